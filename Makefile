@@ -1,0 +1,60 @@
+# Flotilla developer targets. `make run` and `make test` are the README's
+# two set-up commands and must work on a fresh machine.
+GO        ?= go
+BIN       ?= bin/flotilla
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+IMAGE     ?= flotilla:dev
+PKGS      := ./...
+
+.PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
+
+# A single node on the defaults: clients on 127.0.0.1:4222, http on 127.0.0.1:8222, data in ./data.
+run: build
+	./$(BIN) server --log-format console
+
+# The whole suite, always with the race detector, plus the nats CLI smoke script.
+test: test-race cli-smoke
+
+test-race:
+	$(GO) test -race -shuffle=on -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -short $(PKGS)
+
+# The stock `nats` CLI (v0.5.0) against a real flotilla process.
+cli-smoke: build
+	bash scripts/cli-smoke.sh ./$(BIN)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	bash scripts/check-imports.sh
+
+cover:
+	$(GO) test -race -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -1
+
+# Short fuzzing of the protocol parser and subject matching (not part of `make test`).
+fuzz:
+	$(GO) test ./transport -run '^$$' -fuzz FuzzParser -fuzztime 60s
+	$(GO) test ./broker -run '^$$' -fuzz FuzzSubjectMatches -fuzztime 60s
+
+# Side-by-side throughput against nats-server with `nats bench` (not a test; see docs/benchmarks.md).
+bench: build
+	bash scripts/bench-core.sh ./$(BIN)
+
+# A FROM-scratch image from the static binary (no registry needed).
+image: build
+	DOCKER_BUILDKIT=0 docker build -t $(IMAGE) -f Dockerfile .
+
+clean:
+	rm -rf bin cover.out

@@ -1,0 +1,90 @@
+package broker
+
+import "sync/atomic"
+
+// Message is one published message as it travels from a publisher to the
+// subscribers that match it. Its slices usually point into the publishing
+// connection's read buffer: they are valid only for the duration of the
+// Publish call, so a Subscriber must copy what it keeps (transport copies
+// straight into the subscriber's outbound buffer).
+type Message struct {
+	// Subject is the literal subject the message was published to.
+	Subject []byte
+	// Reply is the optional reply subject (empty when none).
+	Reply []byte
+	// Header is the raw NATS header block ("NATS/1.0\r\n...\r\n\r\n"),
+	// nil when the message has no headers.
+	Header []byte
+	// Payload is the message body.
+	Payload []byte
+	// Origin identifies the publishing client, so that subscriptions of a
+	// client that connected with echo off do not see its own messages.
+	Origin uint64
+	// NoEcho is true when the origin client asked not to receive its own
+	// publishes.
+	NoEcho bool
+}
+
+// Subscriber receives messages for its subscriptions. transport's client
+// connection implements it.
+//
+// Deliver is called from the publisher's goroutine and must not block: a
+// subscriber that cannot take a message right now handles that itself (the
+// transport counts it as a slow consumer and disconnects it) so that one slow
+// reader never slows anyone else down.
+type Subscriber interface {
+	Deliver(sub *Subscription, m *Message)
+}
+
+// Subscription is a client's interest in a subject (with `*` and `>`
+// wildcards), optionally as a member of a queue group.
+type Subscription struct {
+	// Subject is the subject pattern subscribed to.
+	Subject string
+	// Queue is the queue group name, empty for a plain subscription.
+	Queue string
+	// SID is the client-chosen subscription id, echoed on every delivery.
+	SID string
+	// ClientID is the owning client's id, compared with Message.Origin for
+	// echo suppression.
+	ClientID uint64
+	// Client receives the deliveries.
+	Client Subscriber
+
+	max       atomic.Int64 // auto-unsubscribe after this many deliveries; 0 = no limit
+	delivered atomic.Int64 // deliveries claimed so far
+}
+
+// SetMax arranges for the subscription to end after max deliveries in total
+// (UNSUB <sid> <max>). It reports whether the subscription has already
+// reached that count, in which case the caller should remove it now.
+func (s *Subscription) SetMax(max int64) (reached bool) {
+	s.max.Store(max)
+	return max > 0 && s.delivered.Load() >= max
+}
+
+// Delivered returns how many messages have been delivered to the
+// subscription.
+func (s *Subscription) Delivered() int64 { return s.delivered.Load() }
+
+// claim reserves one delivery. ok is false when the subscription has already
+// had its maximum; last is true when this delivery is the final one allowed,
+// after which the subscription must be removed.
+func (s *Subscription) claim() (ok, last bool) {
+	for {
+		max, n := s.max.Load(), s.delivered.Load()
+		if max > 0 && n >= max {
+			return false, false
+		}
+		if s.delivered.CompareAndSwap(n, n+1) {
+			return true, max > 0 && n+1 == max
+		}
+	}
+}
+
+// Exhausted reports whether the subscription has had every delivery its
+// auto-unsubscribe maximum allows.
+func (s *Subscription) Exhausted() bool {
+	max := s.max.Load()
+	return max > 0 && s.delivered.Load() >= max
+}

@@ -1,0 +1,63 @@
+# Shared helpers for scripts/: tool installation, free ports, waiting.
+# shellcheck shell=bash
+
+NATSCLI_VERSION=v0.5.0 # never v0.5.1
+NATS_SERVER_VERSION=v2.15.2
+TOOLS_DIR=${FLOTILLA_TOOLS:-$HOME/.cache/flotilla-tools/bin}
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# tool NAME MODULE VERSION: path of a pinned Go tool, installed with
+# `go install` into $TOOLS_DIR when it is missing or of another version.
+tool() {
+	local name=$1 mod=$2 ver=$3 p="$TOOLS_DIR/$1"
+	if [ -x "$p" ] && go version -m "$p" 2>/dev/null | grep -q "[[:space:]]$ver[[:space:]]"; then
+		echo "$p"
+		return
+	fi
+	log "installing $mod@$ver into $TOOLS_DIR"
+	mkdir -p "$TOOLS_DIR"
+	GOBIN=$TOOLS_DIR GOFLAGS=-mod=mod go install "$mod@$ver" >&2
+	echo "$p"
+}
+
+nats_cli() { tool nats github.com/nats-io/natscli/nats "$NATSCLI_VERSION"; }
+nats_server() { tool nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION"; }
+
+# free_port: an unused TCP port on 127.0.0.1.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL SECONDS: poll until URL answers 200.
+wait_http() {
+	local url=$1 deadline=$((SECONDS + $2))
+	while [ $SECONDS -lt $deadline ]; do
+		if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "timed out waiting for $url" >&2
+	return 1
+}
+
+# wait_port HOST PORT SECONDS: poll until a TCP listener accepts.
+wait_port() {
+	local deadline=$((SECONDS + $3))
+	while [ $SECONDS -lt $deadline ]; do
+		if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "timed out waiting for $1:$2" >&2
+	return 1
+}
+
+# stop_pids PID...: SIGTERM, then SIGKILL after 10 s.
+stop_pids() {
+	local p
+	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "$@"; do
+		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
