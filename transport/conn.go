@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -125,16 +126,29 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 	return c
 }
 
-// rejectNow sends INFO and an -ERR and closes, for a connection that is
-// never served (over the connection limit). It runs on the accept
-// goroutine, so the write is bounded by a short deadline.
-func (c *conn) rejectNow(text string) {
-	b := appendInfo(nil, c.s.info(c.id, hostOf(c.remote)))
-	b = appendErr(b, text)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = c.nc.Write(b)
-	_ = c.nc.Close()
-	c.cancel()
+// reject serves a connection that will not be admitted (over the
+// connection limit): INFO, then the -ERR once the client has sent its
+// CONNECT, then close. Answering before the client has written would race
+// with its CONNECT and surface as a broken pipe instead of the reason.
+// Reading is bounded by the auth timeout.
+func (c *conn) reject(text string) {
+	defer c.s.connWG.Done()
+	defer c.cancel()
+	defer c.nc.Close()
+	deadline := time.Now().Add(c.s.cfg.AuthTimeout)
+	_ = c.nc.SetDeadline(deadline)
+	if _, err := c.nc.Write(appendInfo(nil, c.s.info(c.id, hostOf(c.remote)))); err != nil {
+		return
+	}
+	buf := make([]byte, 512)
+	for got := 0; got < 4096; {
+		n, err := c.nc.Read(buf)
+		got += n
+		if err != nil || bytes.Contains(buf[:n], []byte("PING")) {
+			break
+		}
+	}
+	_, _ = c.nc.Write(appendErr(nil, text))
 }
 
 // readLoop is the connection's input goroutine.

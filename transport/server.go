@@ -118,7 +118,8 @@ func (s *Server) serve(nc net.Conn) {
 		s.m.Errors.WithLabelValues(metrics.ReasonLimit).Inc()
 		s.log.Warn("maximum connections exceeded", zap.Uint64("conn_id", id),
 			zap.String("remote_addr", nc.RemoteAddr().String()), zap.Int("max_connections", s.cfg.MaxConnections))
-		c.rejectNow(errTextMaxConnections)
+		s.connWG.Add(1)
+		go c.reject(errTextMaxConnections)
 		return
 	}
 	s.m.Connections.Inc()
