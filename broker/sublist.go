@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -163,10 +164,8 @@ func (s *Sublist) Match(subject []byte) *MatchResult {
 
 	s.mu.RLock()
 	gen := s.gen
-	var m matcher
-	m.visit(s.root, subject)
+	r = s.matchTrie(subject)
 	s.mu.RUnlock()
-	r = m.result()
 
 	s.store(subject, r, gen)
 	return r
@@ -205,7 +204,16 @@ type node struct {
 	star    *node            // child for "*"
 	tail    *node            // child for ">"; it never has children
 	plain   subSet
-	queues  map[string]*subSet // by queue name; nil when empty
+	// queues holds one entry per queue name. A slice rather than a map:
+	// a node rarely has more than a few groups, and Match iterates them far
+	// more often than Insert/Remove search them.
+	queues []*queueGroup
+}
+
+// queueGroup is the members of one queue group subscribed to one pattern.
+type queueGroup struct {
+	name string
+	subSet
 }
 
 func (n *node) child(tok string) *node {
@@ -251,9 +259,19 @@ func (n *node) deleteChild(tok string) {
 	}
 }
 
+func (n *node) hasSubs() bool { return n.plain.len() > 0 || len(n.queues) > 0 }
+
 func (n *node) empty() bool {
-	return n.plain.len() == 0 && n.queues == nil &&
-		n.literal == nil && n.star == nil && n.tail == nil
+	return !n.hasSubs() && n.literal == nil && n.star == nil && n.tail == nil
+}
+
+func (n *node) queue(name string) (int, *queueGroup) {
+	for i, g := range n.queues {
+		if g.name == name {
+			return i, g
+		}
+	}
+	return -1, nil
 }
 
 // add stores sub at this node and reports whether it was new.
@@ -261,15 +279,12 @@ func (n *node) add(sub *Subscription) bool {
 	if sub.Queue == "" {
 		return n.plain.add(sub)
 	}
-	if n.queues == nil {
-		n.queues = make(map[string]*subSet)
+	_, g := n.queue(sub.Queue)
+	if g == nil {
+		g = &queueGroup{name: sub.Queue}
+		n.queues = append(n.queues, g)
 	}
-	qs := n.queues[sub.Queue]
-	if qs == nil {
-		qs = &subSet{}
-		n.queues[sub.Queue] = qs
-	}
-	return qs.add(sub)
+	return g.add(sub)
 }
 
 // remove deletes sub from this node and reports whether it was there.
@@ -277,12 +292,12 @@ func (n *node) remove(sub *Subscription) bool {
 	if sub.Queue == "" {
 		return n.plain.remove(sub)
 	}
-	qs := n.queues[sub.Queue]
-	if qs == nil || !qs.remove(sub) {
+	i, g := n.queue(sub.Queue)
+	if g == nil || !g.remove(sub) {
 		return false
 	}
-	if qs.len() == 0 {
-		delete(n.queues, sub.Queue)
+	if g.len() == 0 {
+		n.queues = slices.Delete(n.queues, i, i+1)
 		if len(n.queues) == 0 {
 			n.queues = nil
 		}
@@ -290,91 +305,181 @@ func (n *node) remove(sub *Subscription) bool {
 	return true
 }
 
-// matcher accumulates a MatchResult during one trie walk. Every slice it
-// builds is freshly allocated, never a node's own slice, which is what makes
-// results safe to hand out and cache.
-type matcher struct {
-	plain  []*Subscription
-	queues [][]*Subscription
-	names  []string       // names[i] is the queue name of queues[i]
-	index  map[string]int // names -> position, once there are many groups
-}
-
-// matcherIndexThreshold is the number of distinct queue groups in one result
-// above which group lookup switches from a linear scan to a map.
-const matcherIndexThreshold = 16
-
-// visit matches the remaining subject (one or more tokens) below n. Each
-// node is reached at most once per walk, because a node stands for one
-// pattern prefix and so for one token position; plain subscriptions are
-// therefore collected without duplicates.
-func (m *matcher) visit(n *node, subject []byte) {
+// match adds to nodes every node holding subscriptions that match the
+// remaining subject (one or more tokens) below n. Each node is reached at
+// most once per walk, because a node stands for one pattern prefix and so
+// for one token position: plain subscriptions are collected without
+// duplicates and need no dedup pass.
+func (n *node) match(subject []byte, nodes *smallList[*node]) {
 	tok, rest := subject, []byte(nil)
 	more := false
 	if i := bytes.IndexByte(subject, tokenSep); i >= 0 {
 		tok, rest, more = subject[:i], subject[i+1:], true
 	}
 	if n.tail != nil {
-		m.collect(n.tail) // ">" takes this token and everything after it
+		nodes.add(n.tail) // ">" takes this token and all after it
 	}
 	if n.star != nil {
-		m.step(n.star, rest, more)
+		n.star.step(rest, more, nodes)
 	}
+	// Indexing with string(tok) does not allocate.
 	if c := n.literal[string(tok)]; c != nil {
-		m.step(c, rest, more)
+		c.step(rest, more, nodes)
 	}
 }
 
-func (m *matcher) step(n *node, rest []byte, more bool) {
+func (n *node) step(rest []byte, more bool, nodes *smallList[*node]) {
 	if more {
-		m.visit(n, rest)
-	} else {
-		m.collect(n)
+		n.match(rest, nodes)
+	} else if n.hasSubs() {
+		nodes.add(n)
 	}
 }
 
-// collect adds the subscriptions stored at n, merging queue groups by name.
-func (m *matcher) collect(n *node) {
-	m.plain = append(m.plain, n.plain.list...)
-	for name, qs := range n.queues {
-		i := m.group(name)
-		m.queues[i] = append(m.queues[i], qs.list...)
-	}
+// matchTrie walks the trie for subject and builds a fresh result. The caller
+// holds mu for reading. The walk's scratch space lives on the stack.
+func (s *Sublist) matchTrie(subject []byte) *MatchResult {
+	var nodes smallList[*node]
+	s.root.match(subject, &nodes)
+	return buildResult(&nodes)
 }
 
-// group returns the position of the named queue group, adding it if new.
-func (m *matcher) group(name string) int {
-	if m.index != nil {
-		if i, ok := m.index[name]; ok {
-			return i
-		}
-	} else {
-		for i, nm := range m.names {
-			if nm == name {
-				return i
-			}
-		}
-	}
-	i := len(m.names)
-	m.names = append(m.names, name)
-	m.queues = append(m.queues, nil)
-	switch {
-	case m.index != nil:
-		m.index[name] = i
-	case len(m.names) > matcherIndexThreshold:
-		m.index = make(map[string]int, len(m.names))
-		for j, nm := range m.names {
-			m.index[nm] = j
+// buildResult copies the subscriptions of the matched nodes into a new
+// MatchResult with at most three allocations: the result, one array holding
+// every member (plain first, then each queue group in turn) and the group
+// slice headers. Copying, never aliasing a node's own slices, is what makes
+// a result safe to hand out and cache while the trie keeps changing.
+func buildResult(nodes *smallList[*node]) *MatchResult {
+	nplain, nqueued := 0, 0
+	for i := range nodes.len() {
+		n := *nodes.at(i)
+		nplain += n.plain.len()
+		for _, g := range n.queues {
+			nqueued += g.len()
 		}
 	}
-	return i
-}
-
-func (m *matcher) result() *MatchResult {
-	if len(m.plain) == 0 && len(m.queues) == 0 {
+	if nplain+nqueued == 0 {
 		return emptyResult
 	}
-	return &MatchResult{Plain: m.plain, Queues: m.queues}
+	all := make([]*Subscription, 0, nplain+nqueued)
+	for i := range nodes.len() {
+		all = append(all, (*nodes.at(i)).plain.list...)
+	}
+	r := &MatchResult{}
+	if nplain > 0 {
+		r.Plain = all[:nplain:nplain]
+	}
+	if nqueued > 0 {
+		r.Queues = mergeGroups(nodes, all[nplain:nplain:nplain+nqueued])
+	}
+	return r
+}
+
+// mergeGroups fills backing (empty, with exactly enough capacity) with the
+// queue members of nodes and returns one slice of it per queue name: the
+// same name reached through several patterns is one group. Each group gets a
+// capacity-limited window of backing, so groups can never overwrite each
+// other.
+func mergeGroups(nodes *smallList[*node], backing []*Subscription) [][]*Subscription {
+	var gi groupIndex
+	for i := range nodes.len() {
+		for _, g := range (*nodes.at(i)).queues {
+			*gi.size(g.name) += g.len()
+		}
+	}
+	groups := make([][]*Subscription, gi.names.len())
+	off := 0
+	for i := range groups {
+		end := off + *gi.sizes.at(i)
+		groups[i] = backing[off:off:end]
+		off = end
+	}
+	for i := range nodes.len() {
+		for _, g := range (*nodes.at(i)).queues {
+			j := gi.lookup(g.name)
+			groups[j] = append(groups[j], g.list...)
+		}
+	}
+	return groups
+}
+
+// groupIndex numbers the queue names of one result in order of first
+// appearance and totals their sizes. Results usually hold a handful of
+// groups, so it scans a small list and only builds a map for the rare
+// subject matched by many groups, to stay O(n) there.
+type groupIndex struct {
+	names  smallList[string]
+	sizes  smallList[int]
+	byName map[string]int // nil until there are more than smallListFixed names
+}
+
+// lookup returns the number of name, or -1 if it has not been seen.
+func (gi *groupIndex) lookup(name string) int {
+	if gi.byName != nil {
+		if i, ok := gi.byName[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range gi.names.len() {
+		if *gi.names.at(i) == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// size returns the size counter of name, adding name if it is new.
+func (gi *groupIndex) size(name string) *int {
+	if i := gi.lookup(name); i >= 0 {
+		return gi.sizes.at(i)
+	}
+	i := gi.names.add(name)
+	gi.sizes.add(0)
+	switch {
+	case gi.byName != nil:
+		gi.byName[name] = i
+	case gi.names.len() > smallListFixed:
+		gi.byName = make(map[string]int, gi.names.len())
+		for j := range gi.names.len() {
+			gi.byName[*gi.names.at(j)] = j
+		}
+	}
+	return gi.sizes.at(i)
+}
+
+// smallListFixed is how many items a smallList holds before it allocates.
+const smallListFixed = 16
+
+// smallList is an append-only list that keeps its first smallListFixed items
+// in an array, so that a list declared on the stack does not allocate in the
+// common case. (A slice over an array field would make the struct refer to
+// itself and force it onto the heap.)
+type smallList[T any] struct {
+	n     int
+	fixed [smallListFixed]T
+	more  []T
+}
+
+func (l *smallList[T]) len() int { return l.n }
+
+// add appends v and returns its index.
+func (l *smallList[T]) add(v T) int {
+	if l.n < smallListFixed {
+		l.fixed[l.n] = v
+	} else {
+		l.more = append(l.more, v)
+	}
+	l.n++
+	return l.n - 1
+}
+
+// at returns a pointer to item i, which must be below len.
+func (l *smallList[T]) at(i int) *T {
+	if i < smallListFixed {
+		return &l.fixed[i]
+	}
+	return &l.more[i-smallListFixed]
 }
 
 // subSet is a set of subscriptions kept as a slice, so that Match can copy a

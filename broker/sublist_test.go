@@ -187,10 +187,10 @@ func TestSublist_QueueGroupsAcrossPatterns(t *testing.T) {
 func TestSublist_ManyQueueGroups(t *testing.T) {
 	t.Parallel()
 	// More groups than matcherIndexThreshold, each reached through two
-	// patterns, exercises the matcher's switch to a name index.
+	// patterns, exercises groupIndex's switch to a name index.
 	sl := NewSublist()
 	var subs []*Subscription
-	for i := range 3 * matcherIndexThreshold {
+	for i := range 3 * smallListFixed {
 		q := "g" + strconv.Itoa(i)
 		subs = append(subs, newTestSub("a.*", q, q+"-star"), newTestSub("a.>", q, q+"-tail"))
 	}
@@ -404,10 +404,8 @@ func TestSublist_StaleResultNotCached(t *testing.T) {
 	sl := NewSublist()
 	sl.mu.RLock()
 	gen := sl.gen
-	var m matcher
-	m.visit(sl.root, []byte("a.b"))
+	stale := sl.matchTrie([]byte("a.b"))
 	sl.mu.RUnlock()
-	stale := m.result()
 
 	mustInsert(t, sl, newTestSub("a.*", "", "1"))
 	sl.store([]byte("a.b"), stale, gen)
@@ -416,6 +414,23 @@ func TestSublist_StaleResultNotCached(t *testing.T) {
 	}
 	if got, want := describe(t, sl.Match([]byte("a.b"))), "plain[1] queues[]"; got != want {
 		t.Errorf("Match(a.b) = %s, want %s", got, want)
+	}
+}
+
+func TestSublist_CacheKeyCopied(t *testing.T) {
+	t.Parallel()
+	// Match is called on transport's read buffer, which is reused as soon
+	// as it returns: the cache must key on a copy.
+	sl := NewSublist()
+	mustInsert(t, sl, newTestSub("buf.one", "", "1"))
+	buf := []byte("buf.one")
+	sl.Match(buf)
+	copy(buf, "buf.two")
+	if got := describe(t, sl.Match(buf)); got != "plain[] queues[]" {
+		t.Errorf("Match(buf.two) = %s, want nothing", got)
+	}
+	if got := describe(t, sl.Match([]byte("buf.one"))); got != "plain[1] queues[]" {
+		t.Errorf("Match(buf.one) = %s, want plain[1]", got)
 	}
 }
 
@@ -671,10 +686,8 @@ func BenchmarkSublist_Match(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			sl.mu.RLock()
-			var m matcher
-			m.visit(sl.root, subject)
+			sl.matchTrie(subject)
 			sl.mu.RUnlock()
-			_ = m.result()
 		}
 	})
 }

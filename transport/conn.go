@@ -69,10 +69,10 @@ type conn struct {
 	inBytes   int64
 
 	// Read by other goroutines.
-	connected atomic.Bool // CONNECT was accepted
-	headers  atomic.Bool  // client understands HMSG
-	proto    atomic.Int32 // CONNECT protocol; async INFO only for >= 1
-	pingsOut atomic.Int32
+	connected atomic.Bool  // CONNECT was accepted
+	headers   atomic.Bool  // client understands HMSG
+	proto     atomic.Int32 // CONNECT protocol; async INFO only for >= 1
+	pingsOut  atomic.Int32
 
 	subMu sync.Mutex
 	subs  map[string]*broker.Subscription

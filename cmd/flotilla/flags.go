@@ -95,7 +95,7 @@ func serverFlags() []cli.Flag {
 	byteSize := func(name, cat, usage string, def int) cli.Flag {
 		return &cli.GenericFlag{
 			Name: name, Category: cat, EnvVars: envVars(name),
-			Usage: usage + " (bytes; accepts 1048576, 1MiB, 64MB: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024)",
+			Usage: usage + " (bytes: 1048576, 1MiB or 64MB)",
 			Value: &byteSizeValue{n: int64(def)},
 		}
 	}
