@@ -13,6 +13,7 @@ type Metrics struct {
 	// Registry is the node's registry; /metrics serves it.
 	Registry  *prometheus.Registry
 	Transport *Transport
+	Cluster   *Cluster
 }
 
 // New registers every Flotilla collector, plus the Go runtime and process
@@ -22,7 +23,7 @@ func New(reg *prometheus.Registry) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: Namespace}),
 	)
-	return &Metrics{Registry: reg, Transport: newTransport(reg)}
+	return &Metrics{Registry: reg, Transport: newTransport(reg), Cluster: NewCluster(reg)}
 }
 
 // Error reasons used as the "reason" label of Transport.Errors. The set is

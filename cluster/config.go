@@ -1,0 +1,142 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultClusterAddr        = "127.0.0.1:6222"
+	DefaultGossipAddr         = "127.0.0.1:7946"
+	DefaultForwardHoldTimeout = 5 * time.Second
+	DefaultApplyTimeout       = 10 * time.Second
+)
+
+// Config configures one cluster node.
+type Config struct {
+	// NodeID is the node's unique, stable name; it is its Raft server id
+	// and memberlist name.
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots/.
+	DataDir string
+	// ClusterAddr is the listener for Raft RPCs and node-to-node frames.
+	ClusterAddr string
+	// AdvertiseClusterAddr is how peers reach ClusterAddr; empty means
+	// ClusterAddr (which must then not be a wildcard address).
+	AdvertiseClusterAddr string
+	// GossipAddr is memberlist's TCP+UDP bind address.
+	GossipAddr string
+	// AdvertiseGossipAddr is how peers reach GossipAddr.
+	AdvertiseGossipAddr string
+	// ClientAddr and HTTPAddr are advertised to peers in memberlist
+	// metadata (connect_urls, cluster status); they are not bound here.
+	ClientAddr string
+	HTTPAddr   string
+	// Join lists gossip addresses of existing members to join at start.
+	Join []string
+	// BootstrapExpect is the number of members to wait for before the
+	// first Raft configuration is bootstrapped (1 = bootstrap alone).
+	BootstrapExpect int
+	// ReapAfter removes members that have been dead this long from the
+	// Raft configuration (0 = never; explicit removal only).
+	ReapAfter time.Duration
+	// ForwardHoldTimeout bounds how long a request waits for a leader.
+	ForwardHoldTimeout time.Duration
+	// ApplyTimeout bounds one Raft apply when the caller's context has no
+	// earlier deadline.
+	ApplyTimeout time.Duration
+
+	// Raft timings; zero values take hashicorp/raft's defaults.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	// Gossip timings; zero values take memberlist's LAN defaults.
+	GossipProbeInterval   time.Duration
+	GossipProbeTimeout    time.Duration
+	GossipInterval        time.Duration
+	GossipSuspicionMult   int
+	GossipDeadNodeReclaim time.Duration
+	// ReconcileInterval is how often the leader re-checks membership
+	// against the Raft configuration even without events.
+	ReconcileInterval time.Duration
+
+	// Faults, when non-nil, lets tests and the chaos harness cut links.
+	// It is never set in production wiring.
+	Faults *Faults
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{
+		ClusterAddr:        DefaultClusterAddr,
+		GossipAddr:         DefaultGossipAddr,
+		BootstrapExpect:    1,
+		ForwardHoldTimeout: DefaultForwardHoldTimeout,
+		ApplyTimeout:       DefaultApplyTimeout,
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      50 * time.Millisecond,
+		SnapshotInterval:   2 * time.Minute,
+		SnapshotThreshold:  8192,
+		ReconcileInterval:  5 * time.Second,
+	}
+}
+
+// ConfigError names the configuration field that failed validation.
+type ConfigError struct {
+	Field string
+	Value any
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("invalid %s %v: %v", e.Field, e.Value, e.Err)
+}
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if c.NodeID == "" {
+		return &ConfigError{Field: "node_id", Value: `""`, Err: errRequired}
+	}
+	if c.DataDir == "" {
+		return &ConfigError{Field: "data_dir", Value: `""`, Err: errRequired}
+	}
+	for _, a := range []struct{ field, v string }{
+		{"cluster_addr", c.ClusterAddr}, {"gossip_addr", c.GossipAddr},
+		{"advertise_cluster_addr", c.AdvertiseClusterAddr}, {"advertise_gossip_addr", c.AdvertiseGossipAddr},
+	} {
+		if a.v == "" && a.field[:9] == "advertise" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return &ConfigError{Field: a.field, Value: a.v, Err: errHostPort}
+		}
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return &ConfigError{Field: "join", Value: j, Err: errHostPort}
+		}
+	}
+	if c.BootstrapExpect < 1 {
+		return &ConfigError{Field: "bootstrap_expect", Value: c.BootstrapExpect, Err: fmt.Errorf("must be at least 1")}
+	}
+	if c.ReapAfter < 0 {
+		return &ConfigError{Field: "reap_after", Value: c.ReapAfter, Err: fmt.Errorf("must not be negative")}
+	}
+	if c.ForwardHoldTimeout <= 0 {
+		return &ConfigError{Field: "forward_hold_timeout", Value: c.ForwardHoldTimeout, Err: fmt.Errorf("must be positive")}
+	}
+	return nil
+}
+
+var (
+	errRequired = fmt.Errorf("required")
+	errHostPort = fmt.Errorf("not a host:port address")
+)

@@ -1,0 +1,111 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+)
+
+// Entry is one committed command handed to the StateMachine.
+type Entry struct {
+	Index uint64
+	Term  uint64
+	Data  []byte
+}
+
+// StateMachine is what the domain (broker) implements to be replicated.
+// Commands are opaque bytes to this package.
+type StateMachine interface {
+	// ApplyBatch applies committed commands in order and returns one result
+	// per entry (returned to the proposer on the leader). It must be
+	// deterministic, and it must not block on the network or on clients.
+	// Applying a batch in one storage transaction is the point of batching.
+	ApplyBatch(entries []Entry) []any
+	// Snapshot captures the state at the last applied entry. The returned
+	// Snapshot is written out while later entries keep being applied, so it
+	// must be a consistent point-in-time view (e.g. a read transaction).
+	Snapshot() (Snapshot, error)
+	// Restore replaces the whole state with a snapshot's contents.
+	Restore(r io.Reader) error
+}
+
+// Snapshot is a point-in-time state that can be written out once.
+type Snapshot interface {
+	WriteTo(w io.Writer) (int64, error)
+	Release()
+}
+
+// fsmAdapter turns a StateMachine into raft.BatchingFSM so that no other
+// package needs raft types.
+type fsmAdapter struct {
+	sm      StateMachine
+	applied func(index uint64)
+}
+
+var _ raft.BatchingFSM = (*fsmAdapter)(nil)
+
+func (f *fsmAdapter) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch passes the command entries through and answers configuration
+// and no-op entries with nil: membership is raft's own state.
+func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	entries := make([]Entry, 0, len(logs))
+	pos := make([]int, 0, len(logs))
+	for i, l := range logs {
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		entries = append(entries, Entry{Index: l.Index, Term: l.Term, Data: l.Data})
+		pos = append(pos, i)
+	}
+	if len(entries) > 0 {
+		out := f.sm.ApplyBatch(entries)
+		if len(out) != len(entries) {
+			panic(fmt.Sprintf("state machine returned %d results for %d entries", len(out), len(entries)))
+		}
+		for i, r := range out {
+			results[pos[i]] = r
+		}
+	}
+	if f.applied != nil && len(logs) > 0 {
+		f.applied(logs[len(logs)-1].Index)
+	}
+	return results
+}
+
+func (f *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := f.sm.Snapshot()
+	if err != nil {
+		return nil, fmt.Errorf("snapshot state machine: %w", err)
+	}
+	return &snapshotAdapter{s: s}, nil
+}
+
+func (f *fsmAdapter) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.sm.Restore(rc); err != nil {
+		return fmt.Errorf("restore state machine: %w", err)
+	}
+	return nil
+}
+
+// snapshotAdapter writes a Snapshot into raft's sink, cancelling the sink
+// on failure so a partial snapshot is never kept.
+type snapshotAdapter struct{ s Snapshot }
+
+func (a *snapshotAdapter) Persist(sink raft.SnapshotSink) error {
+	if _, err := a.s.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := sink.Close(); err != nil {
+		return fmt.Errorf("close snapshot sink: %w", err)
+	}
+	return nil
+}
+
+func (a *snapshotAdapter) Release() { a.s.Release() }

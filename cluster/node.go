@@ -1,0 +1,380 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/metrics"
+)
+
+// Node is one member of the cluster: it owns Raft, gossip membership, the
+// cluster listener and the node-to-node links.
+type Node struct {
+	cfg Config
+	log *zap.Logger
+	m   *metrics.Cluster
+	sm  StateMachine
+
+	mux      *mux
+	advAddr  string // advertised cluster address (raft address)
+	store    *raftboltdb.BoltStore
+	trans    *raft.NetworkTransport
+	raft     *raft.Raft
+	ml       *memberlist.Memberlist
+	members  *membership
+	peers    *peers
+	fwd      *forwarder
+	notifyCh chan bool
+	// reconcileCh wakes the leader loop after membership changes.
+	reconcileCh chan struct{}
+	tombMu      sync.Mutex
+	tombstones  map[string]time.Time // decommissioned ids the leader must not re-add
+
+	applied  atomic.Uint64
+	hasState atomic.Bool
+	removed  atomic.Bool
+
+	handlerMu sync.Mutex
+	handler   FrameHandler
+	watchers  []func()
+	leaderSub []chan bool
+
+	shutdownCh   chan struct{}
+	shutdownOnce sync.Once
+	wg           sync.WaitGroup
+}
+
+// New validates cfg; Start brings the node up.
+func New(cfg Config, sm StateMachine, m *metrics.Cluster, log *zap.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	n := &Node{
+		cfg:         cfg,
+		log:         log.Named("cluster"),
+		m:           m,
+		sm:          sm,
+		notifyCh:    make(chan bool, 16),
+		reconcileCh: make(chan struct{}, 1),
+		tombstones:  make(map[string]time.Time),
+		shutdownCh:  make(chan struct{}),
+	}
+	n.fwd = newForwarder(n)
+	n.registerAdminHandlers()
+	return n, nil
+}
+
+// Start opens the Raft log, binds the cluster and gossip listeners, joins
+// the configured members and bootstraps when the conditions are met. It
+// returns once the node is serving; leadership comes later.
+func (n *Node) Start() error {
+	if err := n.start(); err != nil {
+		n.closeResources()
+		return err
+	}
+	return nil
+}
+
+func (n *Node) start() error {
+	dir := filepath.Join(n.cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create raft dir: %w", err)
+	}
+	ln, err := net.Listen("tcp", n.cfg.ClusterAddr)
+	if err != nil {
+		return fmt.Errorf("listen cluster %s: %w", n.cfg.ClusterAddr, err)
+	}
+	n.advAddr = n.cfg.AdvertiseClusterAddr
+	if n.advAddr == "" {
+		n.advAddr = ln.Addr().String()
+		if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
+			_ = ln.Close()
+			return fmt.Errorf("cluster address %s binds all interfaces: set an advertise cluster address", n.cfg.ClusterAddr)
+		}
+	}
+	n.mux = newMux(ln, n.advAddr, n.cfg.Faults, n.log)
+	n.peers = newPeers(n.cfg.NodeID, n.mux, n.log, n.m)
+	n.peers.handler = n.frameHandler
+	n.peers.onFrame = n.onInternalFrame
+	n.mux.wg.Add(1)
+	go n.mux.serve()
+
+	hlog := newHCLogger(n.log.Named("raft"))
+	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft log: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
+	if err != nil {
+		return fmt.Errorf("open snapshot store: %w", err)
+	}
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: raftLayer{m: n.mux}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+	})
+	hasState, err := raft.HasExistingState(n.store, n.store, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	n.hasState.Store(hasState)
+	n.raft, err = raft.NewRaft(n.raftConfig(), &fsmAdapter{sm: n.sm, applied: n.applied.Store}, n.store, n.store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+
+	n.members = newMembership(n.log, n.localMeta)
+	mlc, err := newMemberlistConfig(n.cfg, n.members, n.log.Named("gossip"))
+	if err != nil {
+		return fmt.Errorf("gossip config: %w", err)
+	}
+	n.ml, err = memberlist.Create(mlc)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
+	}
+	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
+		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
+
+	n.wg.Add(4)
+	go n.observeLeadership()
+	go n.membershipLoop()
+	go n.statsLoop()
+	go n.joinLoop()
+	n.maybeBootstrap()
+	return nil
+}
+
+// raftConfig maps Config onto hashicorp/raft's.
+func (n *Node) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.Logger = newHCLogger(n.log.Named("raft"))
+	rc.NotifyCh = n.notifyCh
+	rc.BatchApplyCh = true
+	// The state machine is durable and skips entries at or below its
+	// stored index, so restarts must not rebuild it from a snapshot.
+	rc.NoSnapshotRestoreOnStart = true
+	set := func(dst *time.Duration, v time.Duration) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&rc.HeartbeatTimeout, n.cfg.HeartbeatTimeout)
+	set(&rc.ElectionTimeout, n.cfg.ElectionTimeout)
+	set(&rc.LeaderLeaseTimeout, n.cfg.LeaderLeaseTimeout)
+	set(&rc.CommitTimeout, n.cfg.CommitTimeout)
+	set(&rc.SnapshotInterval, n.cfg.SnapshotInterval)
+	if n.cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	}
+	return rc
+}
+
+// localMeta is this node's gossip metadata.
+func (n *Node) localMeta() Meta {
+	return Meta{
+		ID:       n.cfg.NodeID,
+		Client:   n.cfg.ClientAddr,
+		Cluster:  n.advAddr,
+		HTTP:     n.cfg.HTTPAddr,
+		Gossip:   n.gossipAdvertised(),
+		HasState: n.hasState.Load(),
+	}
+}
+
+func (n *Node) gossipAdvertised() string {
+	if n.ml == nil {
+		return ""
+	}
+	return n.ml.LocalNode().Address()
+}
+
+// GossipAddr returns the advertised gossip address (useful with port 0).
+func (n *Node) GossipAddr() string { return n.gossipAdvertised() }
+
+// ClusterAddr returns the advertised cluster (Raft) address.
+func (n *Node) ClusterAddr() string { return n.advAddr }
+
+// ID returns the node id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Apply proposes a command and returns the state machine's result. It must
+// run on the leader (ErrNotLeader otherwise); use Forward to reach it.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	if n.raft.State() != raft.Leader {
+		return nil, ErrNotLeader
+	}
+	start := time.Now()
+	f := n.raft.Apply(cmd, n.timeout(ctx))
+	if err := f.Error(); err != nil {
+		return nil, translate("apply", err)
+	}
+	n.m.ApplyDuration.Observe(time.Since(start).Seconds())
+	return f.Response(), nil
+}
+
+// Barrier waits until every entry committed before it has been applied here
+// (only on the leader).
+func (n *Node) Barrier(ctx context.Context) error {
+	return translate("barrier", n.raft.Barrier(n.timeout(ctx)).Error())
+}
+
+// VerifyLeader confirms with a quorum that this node still leads.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	return translate("verify leader", n.raft.VerifyLeader().Error())
+}
+
+// AppliedIndex is the last index applied to the state machine.
+func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
+
+// Leader returns the leader's id and advertised cluster address, empty when
+// none is known.
+func (n *Node) Leader() (id, addr string) {
+	a, i := n.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// IsLeader reports whether this node is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// LeaderCh returns a channel that receives true when this node becomes
+// leader and false when it stops being leader. Slow readers miss edges
+// rather than block Raft, so readers should re-check IsLeader.
+func (n *Node) LeaderCh() <-chan bool {
+	ch := make(chan bool, 4)
+	n.handlerMu.Lock()
+	n.leaderSub = append(n.leaderSub, ch)
+	n.handlerMu.Unlock()
+	return ch
+}
+
+// SetFrameHandler installs the receiver of user frames and peer events.
+func (n *Node) SetFrameHandler(h FrameHandler) {
+	n.handlerMu.Lock()
+	n.handler = h
+	n.handlerMu.Unlock()
+}
+
+func (n *Node) frameHandler() FrameHandler {
+	n.handlerMu.Lock()
+	defer n.handlerMu.Unlock()
+	return n.handler
+}
+
+// OnMembershipChange registers f to run (on the membership goroutine) after
+// every change in gossip membership, e.g. to refresh connect_urls.
+func (n *Node) OnMembershipChange(f func()) {
+	n.handlerMu.Lock()
+	n.watchers = append(n.watchers, f)
+	n.handlerMu.Unlock()
+}
+
+// Send queues a frame of a user kind (>= FirstUserKind) for one peer.
+func (n *Node) Send(peerID string, kind byte, body []byte) error {
+	if kind < FirstUserKind {
+		return fmt.Errorf("send kind %d: reserved", kind)
+	}
+	return n.peers.send(peerID, kind, body)
+}
+
+// Broadcast queues a frame of a user kind for every connected peer.
+func (n *Node) Broadcast(kind byte, body []byte) {
+	if kind >= FirstUserKind {
+		n.peers.broadcast(kind, body)
+	}
+}
+
+// Members returns the gossip members (including this node) by id.
+func (n *Node) Members() []Member { return n.members.list() }
+
+func (n *Node) timeout(ctx context.Context) time.Duration {
+	t := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		if left := time.Until(d); left < t {
+			t = max(left, time.Millisecond)
+		}
+	}
+	return t
+}
+
+// translate maps raft's errors onto this package's sentinels.
+func translate(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, raft.ErrNotLeader):
+		return fmt.Errorf("%s: %w", op, ErrNotLeader)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%s: %w", op, ErrLeadershipLost)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%s: %w", op, ErrTimeout)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("%s: %w", op, ErrShutdown)
+	default:
+		return fmt.Errorf("%s: %w", op, err)
+	}
+}
+
+// Shutdown leaves gossip gracefully (a plain stop never removes the node
+// from the Raft configuration), hands leadership over if this node leads,
+// stops Raft and closes every link and file.
+func (n *Node) Shutdown(ctx context.Context) error {
+	var err error
+	n.shutdownOnce.Do(func() {
+		if n.raft != nil && n.IsLeader() {
+			if f := n.raft.LeadershipTransfer(); f.Error() != nil {
+				n.log.Info("leadership transfer before shutdown failed", zap.Error(f.Error()))
+			}
+		}
+		if n.ml != nil {
+			if lerr := n.ml.Leave(n.timeout(ctx)); lerr != nil {
+				n.log.Warn("gossip leave failed", zap.Error(lerr))
+			}
+		}
+		close(n.shutdownCh)
+		err = n.closeResources()
+		n.wg.Wait()
+		n.log.Info("cluster node stopped")
+	})
+	return err
+}
+
+// closeResources releases whatever Start managed to open.
+func (n *Node) closeResources() error {
+	var errs []error
+	if n.peers != nil {
+		n.peers.close()
+	}
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			errs = append(errs, fmt.Errorf("raft shutdown: %w", err))
+		}
+	}
+	if n.ml != nil {
+		if err := n.ml.Shutdown(); err != nil {
+			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
+		}
+	}
+	if n.mux != nil {
+		n.mux.close()
+	}
+	if n.trans != nil {
+		_ = n.trans.Close()
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close raft log: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,9 @@
+// Package storage will hold every bbolt file of a node: the FSM's durable
+// message store (a bucket per stream, records keyed by big-endian sequence,
+// the last applied Raft index updated in the same transaction), snapshots
+// written from a read transaction and restored by an atomic file swap.
+//
+// It knows nothing about broker semantics and imports no other Flotilla
+// package; it is the only package (with raft-boltdb inside cluster) that
+// touches bbolt, and it translates bbolt's errors at its boundary.
+package storage

@@ -1,0 +1,273 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	metaBucket     = []byte("meta")
+	lastAppliedKey = []byte("last_applied_index")
+)
+
+// Store is one node's durable state-machine file (a bbolt database). Every
+// write transaction that applies Raft entries also records the last
+// applied index, atomically, so a restarted node skips what it already
+// applied instead of rebuilding from a snapshot.
+type Store struct {
+	path string
+	mu   sync.RWMutex // guards db across Restore's swap
+	db   *bolt.DB
+}
+
+// Open opens (creating if needed) the store file at path.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("create store dir: %w", err)
+	}
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{path: path, db: db}, nil
+}
+
+func openDB(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, translate(err))
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(metaBucket)
+		return err
+	}); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("init store: %w", translate(err))
+	}
+	return db, nil
+}
+
+// Path returns the store's file path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return translate(err)
+}
+
+// LastApplied returns the last Raft index whose effects are in the store.
+func (s *Store) LastApplied() (uint64, error) {
+	var idx uint64
+	err := s.View(func(tx *Tx) error {
+		idx = tx.LastApplied()
+		return nil
+	})
+	return idx, err
+}
+
+// Update runs fn in one write transaction, committed (and fsynced) when fn
+// returns nil and rolled back otherwise.
+func (s *Store) Update(fn func(*Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return translate(s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+}
+
+// View runs fn in a read transaction.
+func (s *Store) View(fn func(*Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	return translate(s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+}
+
+// Tx is a store transaction. Buckets are created on first write.
+type Tx struct{ tx *bolt.Tx }
+
+// LastApplied returns the recorded last applied index (0 if none).
+func (t *Tx) LastApplied() uint64 {
+	v := t.tx.Bucket(metaBucket).Get(lastAppliedKey)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// SetLastApplied records the last applied index in this transaction.
+func (t *Tx) SetLastApplied(idx uint64) error {
+	return translate(t.tx.Bucket(metaBucket).Put(lastAppliedKey, binary.BigEndian.AppendUint64(nil, idx)))
+}
+
+// Put stores value under key in bucket.
+func (t *Tx) Put(bucket, key, value []byte) error {
+	b, err := t.tx.CreateBucketIfNotExists(bucket)
+	if err != nil {
+		return translate(err)
+	}
+	return translate(b.Put(key, value))
+}
+
+// Get returns the value under key in bucket (nil if absent). The slice is
+// valid only inside the transaction.
+func (t *Tx) Get(bucket, key []byte) []byte {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return b.Get(key)
+}
+
+// Delete removes key from bucket.
+func (t *Tx) Delete(bucket, key []byte) error {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return translate(b.Delete(key))
+}
+
+// ForEach calls fn for every key in bucket in key order until fn returns
+// an error.
+func (t *Tx) ForEach(bucket []byte, fn func(k, v []byte) error) error {
+	b := t.tx.Bucket(bucket)
+	if b == nil {
+		return nil
+	}
+	return translate(b.ForEach(fn))
+}
+
+// Snapshot is a consistent point-in-time copy of the whole store, backed by
+// a read transaction that stays open until Release.
+type Snapshot struct {
+	tx   *bolt.Tx
+	s    *Store
+	once sync.Once
+}
+
+// Snapshot opens a read transaction for writing the store out while
+// writes continue.
+func (s *Store) Snapshot() (*Snapshot, error) {
+	s.mu.RLock()
+	if s.db == nil {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	tx, err := s.db.Begin(false)
+	if err != nil {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("begin snapshot: %w", translate(err))
+	}
+	// The read lock is held until Release so Restore cannot swap the file
+	// under an open snapshot.
+	return &Snapshot{tx: tx, s: s}, nil
+}
+
+// WriteTo writes the database file as of the snapshot.
+func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
+	n, err := sn.tx.WriteTo(w)
+	return n, translate(err)
+}
+
+// Release ends the snapshot's read transaction.
+func (sn *Snapshot) Release() {
+	sn.once.Do(func() {
+		_ = sn.tx.Rollback()
+		sn.s.mu.RUnlock()
+	})
+}
+
+// Restore replaces the store with a snapshot written by Snapshot.WriteTo:
+// the bytes go to a temp file that is fsynced and validated, then renamed
+// over the store (an atomic swap), and the store is reopened.
+func (s *Store) Restore(r io.Reader) error {
+	tmp := s.path + ".restore"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("create restore file: %w", err)
+	}
+	_, err = io.Copy(f, r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write restore file: %w", err)
+	}
+	check, err := openDB(tmp)
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("validate snapshot: %w", errors.Join(ErrCorrupt, err))
+	}
+	_ = check.Close()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		if err := s.db.Close(); err != nil {
+			return fmt.Errorf("close store for restore: %w", translate(err))
+		}
+		s.db = nil
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		return fmt.Errorf("swap in restored store: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.path)); err != nil {
+		return err
+	}
+	db, err := openDB(s.path)
+	if err != nil {
+		return err
+	}
+	s.db = db
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	return nil
+}
+
+// translate maps bbolt's errors onto this package's sentinels so callers
+// never depend on bbolt.
+func translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bolt.ErrDatabaseNotOpen):
+		return ErrClosed
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
+		return errors.Join(ErrCorrupt, err)
+	default:
+		return err
+	}
+}
