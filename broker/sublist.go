@@ -352,7 +352,7 @@ func (s *Sublist) matchTrie(subject []byte) *MatchResult {
 func buildResult(nodes *smallList[*node]) *MatchResult {
 	nplain, nqueued := 0, 0
 	for i := range nodes.len() {
-		n := *nodes.at(i)
+		n := nodes.get(i)
 		nplain += n.plain.len()
 		for _, g := range n.queues {
 			nqueued += g.len()
@@ -363,7 +363,7 @@ func buildResult(nodes *smallList[*node]) *MatchResult {
 	}
 	all := make([]*Subscription, 0, nplain+nqueued)
 	for i := range nodes.len() {
-		all = append(all, (*nodes.at(i)).plain.list...)
+		all = append(all, nodes.get(i).plain.list...)
 	}
 	r := &MatchResult{}
 	if nplain > 0 {
@@ -383,7 +383,7 @@ func buildResult(nodes *smallList[*node]) *MatchResult {
 func mergeGroups(nodes *smallList[*node], backing []*Subscription) [][]*Subscription {
 	var gi groupIndex
 	for i := range nodes.len() {
-		for _, g := range (*nodes.at(i)).queues {
+		for _, g := range nodes.get(i).queues {
 			*gi.size(g.name) += g.len()
 		}
 	}
@@ -395,7 +395,7 @@ func mergeGroups(nodes *smallList[*node], backing []*Subscription) [][]*Subscrip
 		off = end
 	}
 	for i := range nodes.len() {
-		for _, g := range (*nodes.at(i)).queues {
+		for _, g := range nodes.get(i).queues {
 			j := gi.lookup(g.name)
 			groups[j] = append(groups[j], g.list...)
 		}
@@ -422,7 +422,7 @@ func (gi *groupIndex) lookup(name string) int {
 		return -1
 	}
 	for i := range gi.names.len() {
-		if *gi.names.at(i) == name {
+		if gi.names.get(i) == name {
 			return i
 		}
 	}
@@ -442,7 +442,7 @@ func (gi *groupIndex) size(name string) *int {
 	case gi.names.len() > smallListFixed:
 		gi.byName = make(map[string]int, gi.names.len())
 		for j := range gi.names.len() {
-			gi.byName[*gi.names.at(j)] = j
+			gi.byName[gi.names.get(j)] = j
 		}
 	}
 	return gi.sizes.at(i)
@@ -473,6 +473,9 @@ func (l *smallList[T]) add(v T) int {
 	l.n++
 	return l.n - 1
 }
+
+// get returns item i, which must be below len.
+func (l *smallList[T]) get(i int) T { return *l.at(i) }
 
 // at returns a pointer to item i, which must be below len.
 func (l *smallList[T]) at(i int) *T {

@@ -201,6 +201,28 @@ func TestSublist_ManyQueueGroups(t *testing.T) {
 	}
 }
 
+func TestSublist_ManyMatchingNodes(t *testing.T) {
+	t.Parallel()
+	// A deep subject matched at every level by a ">" (and a "*" chain) hits
+	// more trie nodes than the walk keeps on the stack.
+	sl := NewSublist()
+	var subs []*Subscription
+	prefix := ""
+	for i := range 3 * smallListFixed {
+		subs = append(subs,
+			newTestSub(prefix+">", "", "tail"+strconv.Itoa(i)),
+			newTestSub(prefix+">", "g", "gtail"+strconv.Itoa(i)),
+		)
+		prefix += "a."
+	}
+	subs = append(subs, newTestSub(strings.Repeat("*.", 3*smallListFixed)+"a", "", "stars"))
+	mustInsert(t, sl, subs...)
+	subject := strings.Repeat("a.", 3*smallListFixed) + "a"
+	if got, want := describe(t, sl.Match([]byte(subject))), modelMatch(t, subs, subject); got != want {
+		t.Errorf("Match = %s, want %s", got, want)
+	}
+}
+
 func TestSublist_InsertInvalid(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -61,30 +61,40 @@ const (
 // offending key; values that came from the config file are reported as
 // "config FILE: ...".
 func loadServerConfig(c *cli.Context) (serverConfig, error) {
+	cfg, r, err := resolveServerConfig(c)
+	if err != nil {
+		return serverConfig{}, err
+	}
+	if err := cfg.validate(); err != nil {
+		return serverConfig{}, r.annotate(err)
+	}
+	return cfg, nil
+}
+
+// resolveServerConfig applies the precedence and the config file's type
+// checks, but none of the value validation.
+func resolveServerConfig(c *cli.Context) (serverConfig, *resolver, error) {
 	r := &resolver{c: c, origin: map[string]origin{}}
 	if path := c.String(flagConfig); path != "" {
 		file, err := readConfigFile(path)
 		if err != nil {
-			return serverConfig{}, err
+			return serverConfig{}, nil, err
 		}
 		r.path, r.file = path, file
 	}
 	cfg := r.resolve()
 	if r.err != nil {
-		return serverConfig{}, r.err
+		return serverConfig{}, nil, r.err
 	}
 	if cfg.NodeID == "" {
 		host, err := os.Hostname()
 		if err != nil {
-			return serverConfig{}, fmt.Errorf("default node id from hostname: %w (set --%s)", err, flagNodeID)
+			return serverConfig{}, nil, fmt.Errorf("default node id from hostname: %w (set --%s)", err, flagNodeID)
 		}
 		cfg.NodeID = host
 	}
 	cfg.Transport.ServerName = cfg.NodeID
-	if err := cfg.validate(); err != nil {
-		return serverConfig{}, r.annotate(err)
-	}
-	return cfg, nil
+	return cfg, r, nil
 }
 
 // validate checks the settings cmd owns, then transport's, then refuses

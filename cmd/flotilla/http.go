@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // readiness is what /readyz reports. A node starts not ready ("starting"),
@@ -60,7 +62,7 @@ type httpDeps struct {
 func newHTTPHandler(d httpDeps) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{
-		ErrorLog:      zap.NewStdLog(d.log),
+		ErrorLog:      stdLog(d.log),
 		ErrorHandling: promhttp.ContinueOnError,
 	}))
 
@@ -124,6 +126,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
+// stdLog adapts log for net/http and promhttp, whose messages are errors
+// an operator may want to see (accept failures, broken scrapes).
+func stdLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log, zapcore.WarnLevel)
+	if err != nil {
+		return zap.NewStdLog(log) // only for invalid levels
+	}
+	return l
+}
+
 // httpListener is the bound http listener and its server.
 type httpListener struct {
 	ln   net.Listener
@@ -145,7 +157,7 @@ func listenHTTP(addr string, h http.Handler, log *zap.Logger) (*httpListener, er
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			// No WriteTimeout: /debug/pprof/profile streams for ?seconds=N.
-			ErrorLog: zap.NewStdLog(log),
+			ErrorLog: stdLog(log),
 		},
 		done: make(chan error, 1),
 	}, nil

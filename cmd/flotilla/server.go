@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/broker"
+	"github.com/flotilla/flotilla/metrics"
+	"github.com/flotilla/flotilla/transport"
+)
+
+func serverCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "server",
+		Usage: "run a Flotilla node",
+		Description: `Runs one node: the NATS client listener (--client-addr) and the http
+listener (--http-addr: /metrics, /healthz, /readyz, /debug/vars, /debug/pprof/).
+
+Every flag also reads FLOTILLA_<NAME> (e.g. FLOTILLA_CLIENT_ADDR) and the key
+<name> in snake_case from the --config YAML file (e.g. client_addr); the
+precedence is flag > env > file > default. Byte sizes take a plain integer
+or a suffix: KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
+
+SIGTERM or SIGINT shuts down gracefully within --shutdown-grace: /readyz fails
+first, clients get a lame-duck INFO, buffered output is flushed, then the
+listeners close. A second signal exits at once with status 1.`,
+		Flags: serverFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("unexpected argument %q: server takes only flags (see flotilla server --help)", c.Args().First())
+			}
+			cfg, err := loadServerConfig(c)
+			if err != nil {
+				return err
+			}
+			return runServer(c.Context, cfg, c.App.ErrWriter)
+		},
+	}
+}
+
+// runServer runs a node until ctx is done or SIGTERM/SIGINT arrives, then
+// shuts it down gracefully. Logs go to logOut. Startup errors are returned
+// (run prints them and exits 1); a completed or timed-out graceful shutdown
+// returns nil; a second signal returns exit status 1 at once.
+func runServer(ctx context.Context, cfg serverConfig, logOut io.Writer) error {
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, logOut)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }() // stderr may not support fsync
+	// The node id goes on every line, once, here; cmd's own lines are
+	// named "server", the packages name theirs.
+	log = log.With(zap.String("node_id", cfg.NodeID))
+
+	// Catch signals before anything starts so that one arriving during
+	// startup still leads to an orderly shutdown rather than a kill.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	n, err := newNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	log = n.log
+	if err := n.start(); err != nil {
+		return err
+	}
+
+	var exitErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutdown started", zap.String("reason", "context done"), zap.Duration("shutdown_grace", cfg.ShutdownGrace))
+	case sig := <-sigs:
+		log.Info("shutdown started", zap.String("signal", sig.String()), zap.Duration("shutdown_grace", cfg.ShutdownGrace))
+	case err := <-n.http.done:
+		log.Error("http listener failed", zap.Error(err))
+		exitErr = fmt.Errorf("http listener: %w", err)
+	}
+
+	began := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.shutdown(cfg.ShutdownGrace)
+	}()
+	// The shutdown steps are bounded by the grace period themselves; this
+	// timer only guarantees the process exits even if one of them ignores
+	// its context.
+	hard := time.NewTimer(cfg.ShutdownGrace)
+	defer hard.Stop()
+	select {
+	case <-done:
+		log.Info("server stopped", zap.Duration("took", time.Since(began)))
+	case sig := <-sigs:
+		log.Warn("second signal received, exiting without finishing shutdown", zap.String("signal", sig.String()))
+		return cli.Exit("", 1)
+	case <-hard.C:
+		log.Warn("shutdown did not finish within the grace period, exiting", zap.Duration("shutdown_grace", cfg.ShutdownGrace))
+	}
+	return exitErr
+}
+
+// node is one running Flotilla server: everything runServer wires
+// together, in construction order.
+type node struct {
+	cfg      serverConfig
+	log      *zap.Logger
+	serverID string
+	started  time.Time
+
+	registry  *prometheus.Registry
+	metrics   *metrics.Metrics
+	broker    *broker.Broker
+	transport *transport.Server
+	ready     *readiness
+	http      *httpListener // set by start
+}
+
+// newNode builds the node in dependency order (style.md §2.1): server id
+// from the data dir, metrics registry, broker, transport. Nothing listens
+// yet.
+func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
+	id, created, err := loadServerID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Named("server").Info("server id created", zap.String("server_id", id), zap.String("data_dir", absPath(cfg.DataDir)))
+	}
+	cfg.Transport.ServerID = id
+
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	b := broker.New(log)
+	srv, err := transport.New(cfg.Transport, b, m.Transport, log)
+	if err != nil {
+		return nil, fmt.Errorf("create client listener: %w", err)
+	}
+	return &node{
+		cfg:       cfg,
+		log:       log.Named("server"),
+		serverID:  id,
+		started:   time.Now(),
+		registry:  reg,
+		metrics:   m,
+		broker:    b,
+		transport: srv,
+		ready:     newReadiness("starting"),
+	}, nil
+}
+
+// start binds and serves the http listener first (so liveness and metrics
+// answer while the node starts, with /readyz at 503), then the client
+// listener, then declares the node ready.
+func (n *node) start() error {
+	h, err := listenHTTP(n.cfg.HTTPAddr, newHTTPHandler(httpDeps{
+		registry: n.registry,
+		ready:    n.ready,
+		varz:     func() any { return n.transport.Varz() },
+		nodeID:   n.cfg.NodeID,
+		serverID: n.serverID,
+		started:  n.started,
+		log:      n.log.Named("http"),
+	}), n.log.Named("http"))
+	if err != nil {
+		return err
+	}
+	n.http = h
+	h.serve()
+
+	if err := n.transport.Start(); err != nil {
+		_ = h.shutdown(context.Background()) // nothing is in flight yet
+		return fmt.Errorf("start client listener: %w", err)
+	}
+	n.ready.ready()
+
+	clientAddr := n.transport.Addr().String()
+	httpAddr := h.Addr().String()
+	connect := clientAddr
+	if n.cfg.Transport.AdvertiseAddr != "" {
+		connect = n.cfg.Transport.AdvertiseAddr
+	}
+	n.log.Info("listening for nats clients",
+		zap.String("url", "nats://"+connect),
+		zap.String("http_url", "http://"+httpAddr))
+	n.log.Info("server started",
+		zap.String("client_addr", clientAddr),
+		zap.String("http_addr", httpAddr),
+		zap.String("data_dir", absPath(n.cfg.DataDir)),
+		zap.String("server_id", n.serverID),
+		zap.String("version", version))
+	return nil
+}
+
+// shutdown stops the node in reverse order within grace: fail readiness,
+// drain and close the client listener (lame-duck INFO, stop accepting,
+// flush, close), then the http listener. The client listener gets the
+// grace period minus a small reserve, so that force-closing it and
+// stopping http still fit in the grace period.
+func (n *node) shutdown(grace time.Duration) {
+	n.ready.fail("shutting down")
+
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	drainCtx, cancelDrain := context.WithTimeout(ctx, grace-shutdownReserve(grace))
+	defer cancelDrain()
+
+	if err := n.transport.Shutdown(drainCtx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			n.log.Warn("shutdown grace period expired, client connections force-closed", zap.Duration("shutdown_grace", grace))
+		} else {
+			n.log.Error("client listener shutdown", zap.Error(err))
+		}
+	}
+	if err := n.http.shutdown(ctx); err != nil {
+		n.log.Warn("http listener shutdown", zap.Error(err))
+	}
+}
+
+// shutdownReserve is the part of the grace period kept back from draining
+// clients for the steps after it.
+func shutdownReserve(grace time.Duration) time.Duration {
+	return min(grace/10, 500*time.Millisecond)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
