@@ -107,6 +107,11 @@ func SubjectMatches(pattern, subject string) bool {
 			return true
 		}
 		stok, srest, smore := strings.Cut(subject, ".")
+		if stok == "" {
+			// A subject with an empty token reaches no one (nats-server
+			// delivers "a..b" to nobody, not even to ">").
+			return false
+		}
 		if ptok != starTok && ptok != stok {
 			return false
 		}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,9 @@ func refValidSubject(s string, wildcards bool) bool {
 // refSubjectMatches is the naive restatement of NATS matching.
 func refSubjectMatches(pattern, subject string) bool {
 	p, s := strings.Split(pattern, "."), strings.Split(subject, ".")
+	if slices.Contains(s, "") {
+		return false // a subject with an empty token reaches no one
+	}
 	for i, tok := range p {
 		if tok == ">" && i == len(p)-1 {
 			return len(s) > i

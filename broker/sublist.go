@@ -339,6 +339,9 @@ func (n *node) step(rest []byte, more bool, nodes *smallList[*node]) {
 // matchTrie walks the trie for subject and builds a fresh result. The caller
 // holds mu for reading. The walk's scratch space lives on the stack.
 func (s *Sublist) matchTrie(subject []byte) *MatchResult {
+	if hasEmptyToken(subject) {
+		return &MatchResult{} // matches nothing, like SubjectMatches
+	}
 	var nodes smallList[*node]
 	s.root.match(subject, &nodes)
 	return buildResult(&nodes)
@@ -556,4 +559,13 @@ func (ss *subSet) remove(sub *Subscription) bool {
 		*ss = subSet{}
 	}
 	return true
+}
+
+// hasEmptyToken reports whether subject is empty or has an empty token
+// ("a..b", ".a", "a.").
+func hasEmptyToken(subject []byte) bool {
+	if len(subject) == 0 || subject[0] == '.' || subject[len(subject)-1] == '.' {
+		return true
+	}
+	return bytes.Contains(subject, []byte(".."))
 }

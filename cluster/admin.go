@@ -160,9 +160,7 @@ func (n *Node) onInternalFrame(from string, kind byte, body []byte) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			if err := n.ml.Leave(n.cfg.ApplyTimeout); err != nil {
-				n.log.Warn("gossip leave failed", zap.Error(err))
-			}
+			n.leaveGossip(n.cfg.ApplyTimeout)
 		}()
 	}
 }

@@ -24,6 +24,9 @@ type Meta struct {
 	// HasState is true once the node belongs to a bootstrapped Raft
 	// cluster; a fresh node never bootstraps while any member has state.
 	HasState bool `json:"has_state,omitempty"`
+	// Leaving is set just before a graceful leave, so that peers can tell
+	// a leave from a failure (memberlist's leave event does not say).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // Member statuses.
@@ -72,21 +75,11 @@ func (ms *membership) MergeRemoteState(buf []byte, join bool)     {}
 
 // memberlist.EventDelegate.
 func (ms *membership) NotifyJoin(n *memberlist.Node)   { ms.update(n, StatusAlive) }
-func (ms *membership) NotifyUpdate(n *memberlist.Node) { ms.update(n, stateOf(n)) }
-func (ms *membership) NotifyLeave(n *memberlist.Node)  { ms.update(n, stateOf(n)) }
+func (ms *membership) NotifyUpdate(n *memberlist.Node) { ms.update(n, StatusAlive) }
 
-func stateOf(n *memberlist.Node) string {
-	switch n.State {
-	case memberlist.StateAlive:
-		return StatusAlive
-	case memberlist.StateSuspect:
-		return StatusSuspect
-	case memberlist.StateLeft:
-		return StatusLeft
-	default:
-		return StatusDead
-	}
-}
+// NotifyLeave fires for both failures and graceful leaves; the Leaving
+// flag in the node's last metadata tells them apart.
+func (ms *membership) NotifyLeave(n *memberlist.Node) { ms.update(n, StatusDead) }
 
 func (ms *membership) update(n *memberlist.Node, status string) {
 	var meta Meta
@@ -94,6 +87,9 @@ func (ms *membership) update(n *memberlist.Node, status string) {
 		// A member without our metadata is not a Flotilla node.
 		ms.log.Warn("ignoring gossip member without metadata", zap.String("peer_id", n.Name))
 		return
+	}
+	if status == StatusDead && meta.Leaving {
+		status = StatusLeft
 	}
 	if meta.Gossip == "" {
 		meta.Gossip = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))

@@ -45,6 +45,7 @@ type Node struct {
 	applied  atomic.Uint64
 	hasState atomic.Bool
 	removed  atomic.Bool
+	leaving  atomic.Bool
 
 	handlerMu sync.Mutex
 	handler   FrameHandler
@@ -189,6 +190,7 @@ func (n *Node) localMeta() Meta {
 		HTTP:     n.cfg.HTTPAddr,
 		Gossip:   n.gossipAdvertised(),
 		HasState: n.hasState.Load(),
+		Leaving:  n.leaving.Load(),
 	}
 }
 
@@ -336,11 +338,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				n.log.Info("leadership transfer before shutdown failed", zap.Error(f.Error()))
 			}
 		}
-		if n.ml != nil {
-			if lerr := n.ml.Leave(n.timeout(ctx)); lerr != nil {
-				n.log.Warn("gossip leave failed", zap.Error(lerr))
-			}
-		}
+		n.leaveGossip(n.timeout(ctx))
 		close(n.shutdownCh)
 		err = n.closeResources()
 		n.wg.Wait()
@@ -377,4 +375,32 @@ func (n *Node) closeResources() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Close stops the node abruptly, as a crash would: no gossip leave and no
+// leadership transfer (peers find out by failure detection). Files are
+// closed cleanly so the same data dir can be reopened.
+func (n *Node) Close() error {
+	var err error
+	n.shutdownOnce.Do(func() {
+		close(n.shutdownCh)
+		err = n.closeResources()
+		n.wg.Wait()
+		n.log.Info("cluster node halted")
+	})
+	return err
+}
+
+// leaveGossip announces a graceful leave: first the Leaving flag in the
+// metadata (so peers record "left", not "dead"), then memberlist's Leave.
+func (n *Node) leaveGossip(timeout time.Duration) {
+	if n.ml == nil || n.leaving.Swap(true) {
+		return
+	}
+	if err := n.ml.UpdateNode(timeout); err != nil {
+		n.log.Warn("gossip metadata update failed", zap.Error(err))
+	}
+	if err := n.ml.Leave(timeout); err != nil {
+		n.log.Warn("gossip leave failed", zap.Error(err))
+	}
 }

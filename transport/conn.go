@@ -113,6 +113,7 @@ func newConn(s *Server, id uint64, nc net.Conn) *conn {
 		cancel: cancel,
 		parser: NewParser(ParserConfig{MaxControlLine: s.cfg.MaxControlLine, MaxPayload: s.cfg.MaxPayload}),
 		subs:   make(map[string]*broker.Subscription),
+		opts:   defaultConnectOpts(),
 		wake:   make(chan struct{}, 1),
 		done:   make(chan struct{}),
 	}

@@ -15,14 +15,19 @@ import (
 var _ Handler = (*conn)(nil)
 
 // HandleConnect applies CONNECT: options, authentication, and from then on
-// the connection counts as established (server PINGs start).
+// the connection counts as established (server PINGs start). A second
+// CONNECT merges its fields into the options and, like nats-server, drops
+// the connection's subscriptions.
 func (c *conn) HandleConnect(arg []byte) error {
-	var opts connectOpts
+	opts := c.opts
 	if err := json.Unmarshal(arg, &opts); err != nil {
 		return &ProtocolError{Op: "CONNECT", Reason: "invalid json"}
 	}
 	if !c.s.authorized(&opts) {
 		return errAuthorization
+	}
+	if opts.NoResponders && !opts.Headers {
+		return errNoRespondersHeaders
 	}
 	c.opts = opts
 	c.headers.Store(opts.Headers)
@@ -30,7 +35,9 @@ func (c *conn) HandleConnect(arg []byte) error {
 	c.subMu.Lock()
 	c.name, c.lang, c.ver = opts.Name, opts.Lang, opts.Version
 	c.subMu.Unlock()
-	if !c.connected.Swap(true) {
+	if c.connected.Swap(true) {
+		c.removeAllSubs()
+	} else {
 		c.authTimer.Stop()
 		c.log.Info("client connection opened", zap.String("client_name", opts.Name),
 			zap.String("client_lang", opts.Lang), zap.String("client_version", opts.Version))
@@ -62,17 +69,24 @@ func (c *conn) publish(subject, reply, header, payload []byte) error {
 	if err := c.requireConnect(); err != nil {
 		return err
 	}
+	if header != nil && !c.opts.Headers {
+		// nats-server closes a client that sends HPUB without having
+		// announced header support.
+		return &ProtocolError{Op: "HPUB", Reason: "headers not enabled in CONNECT"}
+	}
 	size := len(header) + len(payload)
 	if err := c.throttle(size); err != nil {
 		return err
 	}
 	c.inMsgs++
 	c.inBytes += int64(size)
-	if !broker.ValidLiteralSubject(subject) || (c.opts.Pedantic && len(reply) > 0 && !broker.ValidLiteralSubject(reply)) {
+	// Only pedantic clients get their publish subjects checked, and even
+	// then the message is still delivered (nats-server's behaviour).
+	if c.opts.Pedantic && !broker.ValidLiteralSubject(subject) {
 		c.s.m.Errors.WithLabelValues(metrics.ReasonParse).Inc()
 		c.sendErr(errTextInvalidPublishSubject)
-		return nil
 	}
+	c.ok() // +OK precedes the deliveries it caused, as in nats-server
 	m := &c.pubMsg
 	*m = broker.Message{Subject: subject, Reply: reply, Header: header, Payload: payload, Origin: c.id, NoEcho: !c.opts.echo()}
 	n := c.s.broker.Publish(m)
@@ -80,7 +94,6 @@ func (c *conn) publish(subject, reply, header, payload []byte) error {
 	if n == 0 && len(reply) > 0 && c.opts.Headers && c.opts.NoResponders {
 		c.noResponders(subject, reply)
 	}
-	c.ok()
 	return nil
 }
 
@@ -108,7 +121,8 @@ func (c *conn) noResponders(subject, reply []byte) {
 	c.subMu.Lock()
 	var target *broker.Subscription
 	for _, sub := range c.subs {
-		if broker.SubjectMatches(sub.Subject, string(reply)) {
+		// Only a plain subscription of the requester can be its inbox.
+		if sub.Queue == "" && broker.SubjectMatches(sub.Subject, string(reply)) {
 			target = sub
 			break
 		}
@@ -186,12 +200,18 @@ func (c *conn) HandleUnsub(sid []byte, max int64) error {
 
 // HandlePing answers in order, after everything earlier ops queued.
 func (c *conn) HandlePing() error {
+	if err := c.requireConnect(); err != nil {
+		return err
+	}
 	c.enqueue([]byte("PONG\r\n"))
 	return nil
 }
 
 // HandlePong records that the client is alive.
 func (c *conn) HandlePong() error {
+	if err := c.requireConnect(); err != nil {
+		return err
+	}
 	c.pingsOut.Store(0)
 	return nil
 }

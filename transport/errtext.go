@@ -12,7 +12,7 @@ import (
 // situations.
 const (
 	errTextUnknownOp             = "Unknown Protocol Operation"
-	errTextMaxControlLine        = "Maximum Control Line Exceeded"
+	errTextMaxControlLine        = "maximum control line exceeded"
 	errTextMaxPayload            = "Maximum Payload Violation"
 	errTextMaxConnections        = "maximum connections exceeded"
 	errTextMaxSubscriptions      = "maximum subscriptions exceeded"
@@ -21,6 +21,7 @@ const (
 	errTextAuthorization         = "Authorization Violation"
 	errTextAuthTimeout           = "Authentication Timeout"
 	errTextStale                 = "Stale Connection"
+	errTextNoRespondersHeaders   = "no responders requires headers support"
 )
 
 var (
@@ -29,6 +30,9 @@ var (
 	errAuthorization = errors.New("authorization violation")
 	// errClosed stops the read loop of a connection closed elsewhere.
 	errClosed = errors.New("connection closed")
+	// errNoRespondersHeaders rejects a CONNECT asking for no-responders
+	// statuses without header support (they are header-only messages).
+	errNoRespondersHeaders = errors.New("no responders requires headers")
 )
 
 // classify maps an error that ends a connection to its -ERR text (empty
@@ -44,11 +48,16 @@ func classify(err error) (text, reason string, why closeReason) {
 		return errTextAuthorization, metrics.ReasonAuth, closeAuth
 	case errors.Is(err, ErrUnknownOp):
 		return errTextUnknownOp, metrics.ReasonParse, closeProtocol
-	default:
-		// Malformed arguments and anything unexpected: nats-server answers
-		// these with the unknown-operation text and closes.
-		return errTextUnknownOp, metrics.ReasonParse, closeProtocol
+	case errors.Is(err, errNoRespondersHeaders):
+		return errTextNoRespondersHeaders, metrics.ReasonParse, closeProtocol
 	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) && pe.Reason != ReasonPayloadNoCRLF && pe.Op != "UNSUB" && pe.Op != "PING" && pe.Op != "PONG" {
+		// Malformed PUB/HPUB/SUB/CONNECT arguments: nats-server closes
+		// without an -ERR, and so do we.
+		return "", metrics.ReasonParse, closeProtocol
+	}
+	return errTextUnknownOp, metrics.ReasonParse, closeProtocol
 }
 
 // reasonFor maps a close reason to its metrics reason.

@@ -40,7 +40,9 @@ func appendInfo(dst []byte, info *serverInfo) []byte {
 }
 
 // connectOpts is the subset of CONNECT we act on; unknown fields are
-// ignored as the protocol requires.
+// ignored as the protocol requires. CONNECT is decoded into the current
+// options, so fields a (second) CONNECT leaves out keep their values, as in
+// nats-server.
 type connectOpts struct {
 	Verbose      bool   `json:"verbose"`
 	Pedantic     bool   `json:"pedantic"`
@@ -54,6 +56,13 @@ type connectOpts struct {
 	User         string `json:"user"`
 	Pass         string `json:"pass"`
 	AuthToken    string `json:"auth_token"`
+}
+
+// defaultConnectOpts are the options before (and under) any CONNECT:
+// nats-server assumes verbose and pedantic until a client says otherwise
+// (stock clients always send both as false).
+func defaultConnectOpts() connectOpts {
+	return connectOpts{Verbose: true, Pedantic: true}
 }
 
 // echo reports whether the client wants its own publishes; absent means yes.

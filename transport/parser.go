@@ -351,7 +351,7 @@ func (p *Parser) processHPub(args, rest []byte, h Handler) (int, error) {
 func (p *Parser) payload(op opKind, subject, reply []byte, hdr, size int, rest []byte, h Handler) (int, error) {
 	if len(rest) >= size+2 {
 		if rest[size] != '\r' || rest[size+1] != '\n' {
-			return 0, protocolError(op, "payload not followed by CRLF")
+			return 0, protocolError(op, ReasonPayloadNoCRLF)
 		}
 		return size + 2, emit(op, subject, reply, hdr, rest[:size], h)
 	}
@@ -384,7 +384,7 @@ func (p *Parser) continuePayload(buf []byte, h Handler) (int, error) {
 	}
 	p.inPayload = false
 	if m.data[m.size] != '\r' || m.data[m.size+1] != '\n' {
-		return take, protocolError(m.op, "payload not followed by CRLF")
+		return take, protocolError(m.op, ReasonPayloadNoCRLF)
 	}
 	var reply []byte
 	if m.replyLen > 0 {
@@ -425,10 +425,9 @@ func processUnsub(args []byte, h Handler) error {
 	case 1:
 		return h.HandleUnsub(f[0], 0)
 	case 2:
-		n, ok := parseUint(f[1])
-		if !ok {
-			return protocolError(opUnsub, "invalid max")
-		}
+		// A max that is not a number means "no max", as in nats-server:
+		// the subscription ends at once rather than the connection.
+		n, _ := parseUint(f[1])
 		return h.HandleUnsub(f[0], n)
 	default:
 		return protocolError(opUnsub, "wrong number of arguments")
@@ -602,6 +601,11 @@ func reuse(b []byte, n int) []byte {
 	}
 	return b[:0]
 }
+
+// ReasonPayloadNoCRLF is the ProtocolError reason for a payload that is not
+// followed by CRLF (the one framing error nats-server answers with an -ERR
+// rather than a silent close).
+const ReasonPayloadNoCRLF = "payload not followed by CRLF"
 
 // protocolError builds the *ProtocolError for op.
 func protocolError(op opKind, reason string) error {

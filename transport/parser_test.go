@@ -175,6 +175,9 @@ var validCases = []struct {
 	{name: "sub tabs lower case", in: "sub\tfoo.>\t\tq\t7\t\r\n", want: []parsedOp{{Kind: "SUB", Subject: "foo.>", Reply: "q", SID: "7"}}},
 	{name: "nats.go unsub trailing space", in: "UNSUB 1 \r\n", want: []parsedOp{{Kind: "UNSUB", SID: "1"}}},
 	{name: "unsub with max", in: "UNSUB 1 5\r\n", want: []parsedOp{{Kind: "UNSUB", SID: "1", Max: 5}}},
+	// A max that is not a number means no max, as nats-server reads it.
+	{name: "unsub bad max", in: "UNSUB 1 x\r\n", want: []parsedOp{{Kind: "UNSUB", SID: "1"}}},
+	{name: "unsub negative max", in: "UNSUB 1 -1\r\n", want: []parsedOp{{Kind: "UNSUB", SID: "1"}}},
 	{name: "unsub max saturates", in: "UNSUB 9 99999999999999999999999\r\n", want: []parsedOp{{Kind: "UNSUB", SID: "9", Max: math.MaxInt64}}},
 	{name: "pub", in: "PUB foo 5\r\nhello\r\n", want: []parsedOp{{Kind: "PUB", Subject: "foo", Payload: "hello"}}},
 	{
@@ -326,8 +329,6 @@ var errorCases = []struct {
 	{name: "hpub bad header size", in: "HPUB foo x 5\r\n", wantErr: ErrProtocol, wantOp: "HPUB"},
 	{name: "hpub bad total size", in: "HPUB foo 1 -5\r\n", wantErr: ErrProtocol, wantOp: "HPUB"},
 	{name: "hpub header over total", in: "HPUB foo 10 5\r\nhello\r\n", wantErr: ErrProtocol, wantOp: "HPUB"},
-	{name: "unsub bad max", in: "UNSUB 1 x\r\n", wantErr: ErrProtocol, wantOp: "UNSUB"},
-	{name: "unsub negative max", in: "UNSUB 1 -1\r\n", wantErr: ErrProtocol, wantOp: "UNSUB"},
 
 	{name: "pub missing args", in: "PUB\r\n", wantErr: ErrProtocol, wantOp: "PUB"},
 	{name: "pub missing size", in: "PUB foo\r\n", wantErr: ErrProtocol, wantOp: "PUB"},

@@ -28,11 +28,13 @@ func TestServer_BadInput_ClosesOnlyThatClient(t *testing.T) {
 		reason string // errors_total label incremented
 	}{
 		{"garbage", "\x00\x01\x02garbage\r\n", []string{"-ERR 'Unknown Protocol Operation'"}, true, "parse"},
-		{"unknown op", "CONNECT {}\r\nFOO bar\r\n", []string{"-ERR 'Unknown Protocol Operation'"}, true, "parse"},
-		{"oversized control line", "CONNECT {}\r\nSUB " + strings.Repeat("a", 5000) + " 1\r\n", []string{"-ERR 'Maximum Control Line Exceeded'"}, true, "limit"},
-		{"oversized payload", "CONNECT {}\r\nPUB foo 2000000\r\n", []string{"-ERR 'Maximum Payload Violation'"}, true, "limit"},
-		{"invalid subscribe subject", "CONNECT {}\r\nSUB foo..bar 1\r\nPING\r\n", []string{"-ERR 'Invalid Subject'", "PONG"}, false, "parse"},
-		{"wildcard publish subject", "CONNECT {}\r\nPUB foo.* 1\r\nx\r\nPING\r\n", []string{"-ERR 'Invalid Publish Subject'", "PONG"}, false, "parse"},
+		{"unknown op", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nFOO bar\r\n", []string{"-ERR 'Unknown Protocol Operation'"}, true, "parse"},
+		{"oversized control line", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB " + strings.Repeat("a", 5000) + " 1\r\n", []string{"-ERR 'maximum control line exceeded'"}, true, "limit"},
+		{"malformed publish", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPUB foo bar\r\n", nil, true, "parse"},
+		{"payload without CRLF", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPUB foo 1\r\nxyz\r\n", []string{"-ERR 'Unknown Protocol Operation'"}, true, "parse"},
+		{"oversized payload", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPUB foo 2000000\r\n", []string{"-ERR 'Maximum Payload Violation'"}, true, "limit"},
+		{"invalid subscribe subject", "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB foo..bar 1\r\nPING\r\n", []string{"-ERR 'Invalid Subject'", "PONG"}, false, "parse"},
+		{"wildcard publish subject (pedantic)", "CONNECT {\"verbose\":false,\"pedantic\":true}\r\nPUB foo.* 1\r\nx\r\nPING\r\n", []string{"-ERR 'Invalid Publish Subject'", "PONG"}, false, "parse"},
 	}
 	s := newTestServer(t)
 	healthy := mustConnect(t, s.url)
@@ -58,7 +60,7 @@ func TestServer_HalfLines(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t)
 	rc := dialRaw(t, s)
-	script := "CONNECT {\"verbose\":false}\r\nSUB half 1\r\nPUB half 5\r\nhello\r\nPING\r\n"
+	script := "CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB half 1\r\nPUB half 5\r\nhello\r\nPING\r\n"
 	for i := 0; i < len(script); i++ {
 		rc.send(script[i : i+1])
 	}
@@ -70,7 +72,8 @@ func TestServer_Verbose(t *testing.T) {
 	s := newTestServer(t)
 	rc := dialRaw(t, s)
 	rc.send("CONNECT {\"verbose\":true}\r\nSUB v 1\r\nPUB v 2\r\nhi\r\nUNSUB 1\r\nPING\r\n")
-	rc.expect("+OK", "+OK", "MSG v 1 2", "hi", "+OK", "+OK", "PONG")
+	// Each op's +OK comes before the deliveries it causes, as in nats-server.
+	rc.expect("+OK", "+OK", "+OK", "MSG v 1 2", "hi", "+OK", "PONG")
 }
 
 // A client that connects and says nothing is dropped after the auth
@@ -102,7 +105,7 @@ func TestServer_StaleConnection(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, func(c *Config) { c.PingInterval = 50 * time.Millisecond; c.MaxPingsOut = 2 })
 	rc := dialRaw(t, s)
-	rc.send("CONNECT {}\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n")
 	rc.expect("PING", "PING", "-ERR 'Stale Connection'")
 	rc.expectClosed()
 	eventuallyCounter(t, s, 1, "flotilla_transport_errors_total", "reason", "stale")
@@ -111,7 +114,7 @@ func TestServer_StaleConnection(t *testing.T) {
 	nc := mustConnect(t, s.url)
 	for range 5 {
 		rc2 := dialRaw(t, s) // make the server do some work while pings flow
-		rc2.send("CONNECT {}\r\nPING\r\n")
+		rc2.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPING\r\n")
 		rc2.expect("PONG")
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
@@ -140,7 +143,7 @@ func TestServer_MaxSubscriptions(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, func(c *Config) { c.MaxSubscriptions = 2 })
 	rc := dialRaw(t, s)
-	rc.send("CONNECT {}\r\nSUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPING\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPING\r\n")
 	rc.expect("-ERR 'maximum subscriptions exceeded'", "PONG")
 	// The connection stays usable.
 	rc.send("PUB a 1\r\nx\r\nPING\r\n")
@@ -164,7 +167,7 @@ func TestServer_SlowConsumer_DoesNotSlowOthers(t *testing.T) {
 	}
 	defer slow.Close()
 	_ = slow.(*net.TCPConn).SetReadBuffer(4096)
-	if _, err := slow.Write([]byte("CONNECT {}\r\nSUB flood 1\r\n")); err != nil {
+	if _, err := slow.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB flood 1\r\n")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -263,7 +266,7 @@ func TestServer_Shutdown_LameDuckAndFlush(t *testing.T) {
 	nc := mustConnect(t, s.url, nats.LameDuckModeHandler(func(*nats.Conn) { ldm <- struct{}{} }), nats.NoReconnect())
 	_ = nc
 	rc := dialRaw(t, s)
-	rc.send("CONNECT {\"protocol\":1}\r\nSUB last 1\r\nPUB last 4\r\nbye!\r\nPING\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB last 1\r\nPUB last 4\r\nbye!\r\nPING\r\n")
 	rc.expect("MSG last 1 4", "bye!", "PONG")
 
 	ctx, cancel := contextWithTimeout(5 * time.Second)
@@ -296,7 +299,7 @@ func TestServer_Shutdown_BoundedByContext(t *testing.T) {
 	}
 	defer stuck.Close()
 	_ = stuck.(*net.TCPConn).SetReadBuffer(4096)
-	if _, err := stuck.Write([]byte("CONNECT {}\r\nSUB stuck 1\r\n")); err != nil {
+	if _, err := stuck.Write([]byte("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB stuck 1\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	pub := mustConnect(t, s.url)

@@ -184,10 +184,10 @@ func TestServer_NoResponders(t *testing.T) {
 	// On the wire: the 503 carries the original subject, like nats-server
 	// 2.15, and only clients that asked for no_responders get it.
 	rc := dialRaw(t, s)
-	rc.send("CONNECT {\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\nSUB inbox.x 1\r\nPUB nobody.home inbox.x 1\r\nx\r\nPING\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\nSUB inbox.x 1\r\nPUB nobody.home inbox.x 1\r\nx\r\nPING\r\n")
 	rc.expect("HMSG inbox.x 1 43 43", "NATS/1.0 503", "Nats-Subject: nobody.home", "", "", "PONG")
 	plain := dialRaw(t, s)
-	plain.send("CONNECT {\"protocol\":1}\r\nSUB inbox.y 1\r\nPUB nobody.home inbox.y 1\r\nx\r\nPING\r\n")
+	plain.send("CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1}\r\nSUB inbox.y 1\r\nPUB nobody.home inbox.y 1\r\nx\r\nPING\r\n")
 	plain.expect("PONG")
 }
 
@@ -211,7 +211,7 @@ func TestServer_MaxPayload(t *testing.T) {
 
 	// A client that ignores INFO gets the standard -ERR and is closed.
 	rc := dialRaw(t, s)
-	rc.send("CONNECT {}\r\nPUB big 1025\r\n")
+	rc.send("CONNECT {\"verbose\":false,\"pedantic\":false}\r\nPUB big 1025\r\n")
 	rc.expect("-ERR 'Maximum Payload Violation'")
 	rc.expectClosed()
 	eventuallyCounter(t, s, 1, "flotilla_transport_errors_total", "reason", "limit")

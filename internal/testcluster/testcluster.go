@@ -1,0 +1,396 @@
+// Package testcluster starts N real Flotilla cluster nodes in one test
+// process: real TCP on 127.0.0.1 random ports, real bbolt files in
+// t.TempDir(), tight Raft and gossip timings, and fault injection
+// (Partition, Heal, Kill, Restart). Everything is torn down via t.Cleanup.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flotilla/flotilla/broker"
+	"github.com/flotilla/flotilla/cluster"
+	"github.com/flotilla/flotilla/internal/testutil"
+	"github.com/flotilla/flotilla/metrics"
+	"github.com/flotilla/flotilla/storage"
+)
+
+// Option adjusts every node's cluster config before start.
+type Option func(i int, c *cluster.Config)
+
+// Node is one in-process node.
+type Node struct {
+	ID      string
+	Index   int
+	Dir     string
+	Config  cluster.Config
+	Cluster *cluster.Node
+	Store   *storage.Store
+	Reg     *prometheus.Registry
+	Log     *zap.Logger
+	Faults  *cluster.Faults
+	running bool
+}
+
+// Cluster is a set of nodes started together.
+type Cluster struct {
+	t     testing.TB
+	mu    sync.Mutex
+	nodes []*Node
+	opts  []Option
+}
+
+// TestConfig returns cluster timings tight enough for fast tests but
+// loose enough for -race on a 2-core machine.
+func TestConfig() cluster.Config {
+	c := cluster.DefaultConfig()
+	c.HeartbeatTimeout = testutil.Scale(200 * time.Millisecond)
+	c.ElectionTimeout = testutil.Scale(200 * time.Millisecond)
+	c.LeaderLeaseTimeout = testutil.Scale(100 * time.Millisecond)
+	c.CommitTimeout = 5 * time.Millisecond
+	c.GossipProbeInterval = testutil.Scale(100 * time.Millisecond)
+	c.GossipProbeTimeout = testutil.Scale(50 * time.Millisecond)
+	c.GossipInterval = 30 * time.Millisecond
+	c.GossipSuspicionMult = 2
+	c.GossipDeadNodeReclaim = 200 * time.Millisecond
+	c.ReconcileInterval = 200 * time.Millisecond
+	c.ForwardHoldTimeout = testutil.Scale(5 * time.Second)
+	c.ApplyTimeout = testutil.Scale(5 * time.Second)
+	return c
+}
+
+// New starts n nodes with --bootstrap-expect n, all joining node 0's gossip
+// address, and waits for a leader.
+func New(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, opts: opts}
+	for i := range n {
+		node := &Node{ID: fmt.Sprintf("n%d", i+1), Index: i, Dir: t.TempDir(), Faults: cluster.NewFaults()}
+		cfg := TestConfig()
+		cfg.NodeID = node.ID
+		cfg.DataDir = node.Dir
+		cfg.ClusterAddr = freeAddr(t)
+		cfg.GossipAddr = freeAddr(t)
+		cfg.ClientAddr = freeAddr(t)
+		cfg.BootstrapExpect = n
+		cfg.Faults = node.Faults
+		node.Config = cfg
+		c.nodes = append(c.nodes, node)
+	}
+	var join []string
+	for _, node := range c.nodes {
+		join = append(join, node.Config.GossipAddr)
+	}
+	for _, node := range c.nodes {
+		node.Config.Join = join
+		for _, o := range opts {
+			o(node.Index, &node.Config)
+		}
+	}
+	t.Cleanup(c.stopAll)
+	for _, node := range c.nodes {
+		c.start(node)
+	}
+	c.WaitLeader()
+	return c
+}
+
+// FreeAddr reserves a free 127.0.0.1 port (TCP and UDP).
+func FreeAddr(t testing.TB) string { return freeAddr(t) }
+
+// freeAddr reserves a free 127.0.0.1 port. Gossip needs the same port for
+// TCP and UDP, so it is probed for both.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("reserve port: %v", err)
+		}
+		addr := l.Addr().String()
+		u, err := net.ListenPacket("udp", addr)
+		_ = l.Close()
+		if err != nil {
+			continue
+		}
+		_ = u.Close()
+		return addr
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+func (c *Cluster) start(n *Node) {
+	c.t.Helper()
+	n.Log = zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node_id", n.ID))
+	n.Reg = prometheus.NewRegistry()
+	store, err := storage.Open(filepath.Join(n.Dir, "state.db"))
+	if err != nil {
+		c.t.Fatalf("%s: open store: %v", n.ID, err)
+	}
+	n.Store = store
+	node, err := cluster.New(n.Config, broker.NewFSM(store, n.Log), metrics.NewCluster(n.Reg), n.Log)
+	if err != nil {
+		c.t.Fatalf("%s: %v", n.ID, err)
+	}
+	if err := node.Start(); err != nil {
+		_ = store.Close()
+		c.t.Fatalf("%s: start: %v", n.ID, err)
+	}
+	n.Cluster = node
+	n.running = true
+}
+
+func (c *Cluster) stopAll() {
+	for _, n := range c.nodes {
+		c.stop(n, false)
+	}
+}
+
+func (c *Cluster) stop(n *Node, graceful bool) {
+	if !n.running {
+		return
+	}
+	n.running = false
+	if graceful {
+		ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(5*time.Second))
+		_ = n.Cluster.Shutdown(ctx)
+		cancel()
+	} else {
+		_ = n.Cluster.Close()
+	}
+	_ = n.Store.Close()
+}
+
+// Node returns node i (0-based).
+func (c *Cluster) Node(i int) *Node { return c.nodes[i] }
+
+// Nodes returns every node, running or not.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// ByID returns the node with the given id.
+func (c *Cluster) ByID(id string) *Node {
+	for _, n := range c.nodes {
+		if n.ID == id {
+			return n
+		}
+	}
+	c.t.Fatalf("no node %q", id)
+	return nil
+}
+
+// Running returns the running nodes.
+func (c *Cluster) Running() []*Node {
+	var out []*Node
+	for _, n := range c.nodes {
+		if n.running {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Leader returns the running node that is leader, or nil.
+func (c *Cluster) Leader() *Node {
+	for _, n := range c.Running() {
+		if n.Cluster.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// WaitLeader waits until exactly one running node leads and every running,
+// connected node agrees on it, and returns it.
+func (c *Cluster) WaitLeader() *Node {
+	c.t.Helper()
+	var leader *Node
+	testutil.Eventually(c.t, 15*time.Second, func() error {
+		leader = nil
+		for _, n := range c.Running() {
+			if n.Cluster.IsLeader() {
+				if leader != nil {
+					return fmt.Errorf("two leaders: %s and %s", leader.ID, n.ID)
+				}
+				leader = n
+			}
+		}
+		if leader == nil {
+			return fmt.Errorf("no leader")
+		}
+		return nil
+	})
+	return leader
+}
+
+// Followers returns the running nodes that are not leader.
+func (c *Cluster) Followers() []*Node {
+	var out []*Node
+	for _, n := range c.Running() {
+		if !n.Cluster.IsLeader() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// WaitApplied waits until every running node has applied index idx.
+func (c *Cluster) WaitApplied(idx uint64) {
+	c.t.Helper()
+	testutil.Eventually(c.t, 10*time.Second, func() error {
+		for _, n := range c.Running() {
+			if got := n.Cluster.AppliedIndex(); got < idx {
+				return fmt.Errorf("%s applied %d < %d", n.ID, got, idx)
+			}
+		}
+		return nil
+	})
+}
+
+// Partition cuts the given nodes off from all others (both directions,
+// Raft and frames), leaving links inside each side intact.
+func (c *Cluster) Partition(ids ...string) {
+	inside := map[string]bool{}
+	for _, id := range ids {
+		inside[id] = true
+	}
+	for _, a := range c.nodes {
+		for _, b := range c.nodes {
+			if inside[a.ID] != inside[b.ID] {
+				a.Faults.Block(b.Config.ClusterAddr)
+			}
+		}
+	}
+}
+
+// Heal restores every link.
+func (c *Cluster) Heal() {
+	for _, n := range c.nodes {
+		n.Faults.UnblockAll()
+	}
+}
+
+// Kill stops a node abruptly (no gossip leave, no leadership transfer),
+// like a crash of the process; its files stay for Restart.
+func (c *Cluster) Kill(id string) { c.stop(c.ByID(id), false) }
+
+// Stop stops a node gracefully.
+func (c *Cluster) Stop(id string) { c.stop(c.ByID(id), true) }
+
+// Restart starts a stopped node again on the same data dir and addresses,
+// without --join: it must rejoin from its data dir.
+func (c *Cluster) Restart(id string) *Node {
+	c.t.Helper()
+	n := c.ByID(id)
+	if n.running {
+		c.t.Fatalf("%s is running", id)
+	}
+	n.Config.Join = nil
+	c.start(n)
+	return n
+}
+
+// RestartKeepJoin restarts a stopped node with its Config as is (so a test
+// can give it new addresses and a join list).
+func (c *Cluster) RestartKeepJoin(id string) *Node {
+	c.t.Helper()
+	n := c.ByID(id)
+	if n.running {
+		c.t.Fatalf("%s is running", id)
+	}
+	c.start(n)
+	return n
+}
+
+// TransferLeadership moves leadership away from the current leader and
+// returns the new one.
+func (c *Cluster) TransferLeadership() *Node {
+	c.t.Helper()
+	old := c.WaitLeader()
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(10*time.Second))
+	defer cancel()
+	if err := old.Cluster.TransferLeadership(ctx, ""); err != nil {
+		c.t.Fatalf("transfer leadership: %v", err)
+	}
+	var leader *Node
+	testutil.Eventually(c.t, 10*time.Second, func() error {
+		leader = c.Leader()
+		if leader == nil || leader == old {
+			return fmt.Errorf("leadership not moved")
+		}
+		return nil
+	})
+	return leader
+}
+
+// Add starts one more node that joins the cluster through node 0's gossip
+// address (with --bootstrap-expect 1, as an operator adding a node would).
+func (c *Cluster) Add() *Node {
+	c.t.Helper()
+	i := len(c.nodes)
+	node := &Node{ID: fmt.Sprintf("n%d", i+1), Index: i, Dir: c.t.TempDir(), Faults: cluster.NewFaults()}
+	cfg := TestConfig()
+	cfg.NodeID = node.ID
+	cfg.DataDir = node.Dir
+	cfg.ClusterAddr = freeAddr(c.t)
+	cfg.GossipAddr = freeAddr(c.t)
+	cfg.ClientAddr = freeAddr(c.t)
+	cfg.BootstrapExpect = 1
+	cfg.Join = []string{c.nodes[0].Cluster.GossipAddr()}
+	cfg.Faults = node.Faults
+	for _, o := range c.opts {
+		o(i, &cfg)
+	}
+	node.Config = cfg
+	c.nodes = append(c.nodes, node)
+	c.start(node)
+	return node
+}
+
+// Voters returns the voter ids in the leader's Raft configuration.
+func (c *Cluster) Voters() map[string]string {
+	c.t.Helper()
+	leader := c.WaitLeader()
+	out := map[string]string{}
+	for _, s := range leader.Cluster.Status().Servers {
+		if s.Suffrage == "Voter" {
+			out[s.ID] = s.Address
+		}
+	}
+	return out
+}
+
+// WaitVoters waits until the leader's configuration has exactly these voters.
+func (c *Cluster) WaitVoters(ids ...string) {
+	c.t.Helper()
+	testutil.Eventually(c.t, 15*time.Second, func() error {
+		leader := c.Leader()
+		if leader == nil {
+			return fmt.Errorf("no leader")
+		}
+		got := map[string]bool{}
+		for _, s := range leader.Cluster.Status().Servers {
+			if s.Suffrage == "Voter" {
+				got[s.ID] = true
+			}
+		}
+		if len(got) != len(ids) {
+			return fmt.Errorf("voters %v, want %v", got, ids)
+		}
+		for _, id := range ids {
+			if !got[id] {
+				return fmt.Errorf("voters %v, want %v", got, ids)
+			}
+		}
+		return nil
+	})
+}
