@@ -23,6 +23,19 @@ type Message struct {
 	// NoEcho is true when the origin client asked not to receive its own
 	// publishes.
 	NoEcho bool
+	// Publisher, when set, lets a subscriber whose buffer is filling up
+	// slow the publisher down briefly (see Backpressure).
+	Publisher Backpressure
+}
+
+// Backpressure is implemented by a publishing connection. A subscriber
+// whose outbound buffer is getting full calls Stall, on the publisher's own
+// goroutine (inside Publish), with a channel that is closed once its buffer
+// has drained; the publisher waits for it, for a bounded time, before it
+// reads more input. A subscriber that is merely a little slower than its
+// publisher then paces it instead of being cut off as a slow consumer.
+type Backpressure interface {
+	Stall(drained <-chan struct{})
 }
 
 // Subscriber receives messages for its subscriptions. transport's client

@@ -67,11 +67,9 @@ out=$(nats req smoke.echo "ping" 2>&1)
 grep -q pong <<<"$out" || { echo "$out"; exit 1; }
 pass "nats req / nats reply"
 
-# 3. no responders
-if out=$(nats req smoke.nobody "ping" 2>&1); then
-	echo "request without responders succeeded: $out" >&2
-	exit 1
-fi
+# 3. no responders (natscli v0.5.0 prints the status and exits 0, as it
+# does against nats-server, so the text is what we check)
+out=$(nats req smoke.nobody "ping" 2>&1 || true)
 grep -qi "no responders" <<<"$out" || { echo "$out"; exit 1; }
 pass "nats req with no responders"
 

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -112,24 +111,34 @@ func (c Config) Validate() error {
 			return &ConfigError{Field: "advertise_client_addr", Value: c.AdvertiseAddr, Err: ErrInvalidAddr}
 		}
 	}
-	checks := []struct {
+	ints := []struct {
 		field string
-		value int64
-		min   int64
+		value int
+		min   int
 	}{
-		{"max_payload", int64(c.MaxPayload), 1},
-		{"max_control_line", int64(c.MaxControlLine), 64},
-		{"max_connections", int64(c.MaxConnections), 0},
-		{"max_subscriptions", int64(c.MaxSubscriptions), 0},
-		{"max_pending", int64(c.MaxPending), int64(c.MaxPayload)},
-		{"auth_timeout", int64(c.AuthTimeout), int64(time.Millisecond)},
-		{"ping_interval", int64(c.PingInterval), int64(time.Millisecond)},
-		{"max_pings_out", int64(c.MaxPingsOut), 1},
-		{"write_deadline", int64(c.WriteDeadline), int64(time.Millisecond)},
+		{"max_payload", c.MaxPayload, 1},
+		{"max_control_line", c.MaxControlLine, 64},
+		{"max_connections", c.MaxConnections, 0},
+		{"max_subscriptions", c.MaxSubscriptions, 0},
+		{"max_pending", c.MaxPending, c.MaxPayload},
+		{"max_pings_out", c.MaxPingsOut, 1},
 	}
-	for _, ck := range checks {
+	for _, ck := range ints {
 		if ck.value < ck.min {
 			return &ConfigError{Field: ck.field, Value: ck.value, Err: fmt.Errorf("%w: must be at least %d", ErrOutOfRange, ck.min)}
+		}
+	}
+	durations := []struct {
+		field string
+		value time.Duration
+	}{
+		{"auth_timeout", c.AuthTimeout},
+		{"ping_interval", c.PingInterval},
+		{"write_deadline", c.WriteDeadline},
+	}
+	for _, ck := range durations {
+		if ck.value < time.Millisecond {
+			return &ConfigError{Field: ck.field, Value: ck.value, Err: fmt.Errorf("%w: must be at least 1ms", ErrOutOfRange)}
 		}
 	}
 	if c.MaxPayload > 64<<20 {
@@ -153,14 +162,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-var (
-	// ErrInvalidAddr means an address is not host:port.
-	ErrInvalidAddr = errors.New("not a host:port address")
-	// ErrOutOfRange means a numeric setting is outside its allowed range.
-	ErrOutOfRange = errors.New("out of range")
-	// ErrAuthIncomplete means only one of user and password was set.
-	ErrAuthIncomplete = errors.New("user and password must be set together")
-	// ErrAuthConflict means both a token and a user were configured.
-	ErrAuthConflict = errors.New("auth token and user/password are mutually exclusive")
-)

@@ -67,6 +67,7 @@ type conn struct {
 	authTimer *time.Timer
 	inMsgs    int64 // since the last metrics update
 	inBytes   int64
+	stallOn   <-chan struct{} // a subscriber asked us to pause (Backpressure)
 
 	// Read by other goroutines.
 	connected atomic.Bool  // CONNECT was accepted
@@ -86,8 +87,9 @@ type conn struct {
 	inFlight  int    // bytes the writer is writing now, counted against MaxPending
 	outMsgs   int64  // messages in out, for metrics at flush time
 	outBytes  int64
-	closed    bool // nothing more may be queued
-	draining  bool // the writer flushes what is queued, then closes
+	stallCh   chan struct{} // closed when out drains below stallAt
+	closed    bool          // nothing more may be queued
+	draining  bool          // the writer flushes what is queued, then closes
 	drainWhy  closeReason
 	wake      chan struct{}
 	done      chan struct{}
@@ -176,6 +178,7 @@ func (c *conn) readLoop() {
 				c.handleParseError(perr)
 				return
 			}
+			c.waitStall()
 		}
 		if err != nil {
 			c.closeNow(readCloseReason(err))
@@ -204,6 +207,29 @@ func readCloseReason(err error) closeReason {
 		return closeReadError
 	}
 	return closeClient
+}
+
+// maxStall bounds one pause a slow subscriber can impose on a publisher, so
+// a subscriber that stopped reading delays others only until it is cut off.
+const maxStall = 50 * time.Millisecond
+
+// Stall implements broker.Backpressure. It runs on this connection's read
+// goroutine (deliveries happen inside our own Publish calls).
+func (c *conn) Stall(drained <-chan struct{}) { c.stallOn = drained }
+
+// waitStall pauses reading while a subscriber we fed is draining.
+func (c *conn) waitStall() {
+	if c.stallOn == nil {
+		return
+	}
+	t := time.NewTimer(maxStall)
+	select {
+	case <-c.stallOn:
+	case <-t.C:
+	case <-c.done:
+	}
+	t.Stop()
+	c.stallOn = nil
 }
 
 // flushInStats moves the read batch's counters to metrics once per read,

@@ -88,7 +88,7 @@ func (c *conn) publish(subject, reply, header, payload []byte) error {
 	}
 	c.ok() // +OK precedes the deliveries it caused, as in nats-server
 	m := &c.pubMsg
-	*m = broker.Message{Subject: subject, Reply: reply, Header: header, Payload: payload, Origin: c.id, NoEcho: !c.opts.echo()}
+	*m = broker.Message{Subject: subject, Reply: reply, Header: header, Payload: payload, Origin: c.id, NoEcho: !c.opts.echo(), Publisher: c}
 	n := c.s.broker.Publish(m)
 	*m = broker.Message{} // do not keep the read buffer reachable
 	if n == 0 && len(reply) > 0 && c.opts.Headers && c.opts.NoResponders {

@@ -36,10 +36,33 @@ func (c *conn) Deliver(sub *broker.Subscription, m *broker.Message) {
 	c.out = appendMsg(c.out, m.Subject, sub.SID, m.Reply, hdr, m.Payload)
 	c.outMsgs++
 	c.outBytes += int64(size)
+	var stall chan struct{}
+	if m.Publisher != nil && len(c.out)+c.inFlight > c.stallAt() {
+		if c.stallCh == nil {
+			c.stallCh = make(chan struct{})
+		}
+		stall = c.stallCh
+	}
 	c.outMu.Unlock()
 	c.signal()
+	if stall != nil {
+		m.Publisher.Stall(stall)
+	}
 	if sub.Exhausted() {
 		c.forgetSub(sub)
+	}
+}
+
+// stallAt is the buffered size above which publishers are asked to pause:
+// three quarters of the slow-consumer limit, as nats-server does.
+func (c *conn) stallAt() int { return c.s.cfg.MaxPending / 4 * 3 }
+
+// releaseStall wakes paused publishers once the buffer is below stallAt
+// (or the connection is closing). The caller holds outMu.
+func (c *conn) releaseStall(force bool) {
+	if c.stallCh != nil && (force || len(c.out)+c.inFlight <= c.stallAt()) {
+		close(c.stallCh)
+		c.stallCh = nil
 	}
 }
 
@@ -159,6 +182,7 @@ func (c *conn) flush() bool {
 	if cap(buf) <= maxKeptOut {
 		c.spare = buf[:0]
 	}
+	c.releaseStall(err != nil)
 	drained := c.draining && len(c.out) == 0
 	why := c.drainWhy
 	c.outMu.Unlock()
@@ -238,6 +262,7 @@ func (c *conn) closeNow(why closeReason) {
 	c.closeOnce.Do(func() {
 		c.outMu.Lock()
 		c.closed = true
+		c.releaseStall(true)
 		c.outMu.Unlock()
 		close(c.done)
 		c.cancel()

@@ -30,3 +30,15 @@ var (
 	// before any payload byte is read.
 	ErrMaxPayload = errors.New("maximum payload exceeded")
 )
+
+// Config sentinels, the causes inside *ConfigError.
+var (
+	// ErrInvalidAddr means an address is not host:port.
+	ErrInvalidAddr = errors.New("not a host:port address")
+	// ErrOutOfRange means a numeric setting is outside its allowed range.
+	ErrOutOfRange = errors.New("out of range")
+	// ErrAuthIncomplete means only one of user and password was set.
+	ErrAuthIncomplete = errors.New("user and password must be set together")
+	// ErrAuthConflict means both a token and a user were configured.
+	ErrAuthConflict = errors.New("auth token and user/password are mutually exclusive")
+)

@@ -389,3 +389,34 @@ func TestServer_ShutdownLeavesNoGoroutines(t *testing.T) {
 	}
 	nc.Close()
 }
+
+// A subscriber that reads, only slower than its publisher, paces the
+// publisher (nats-server's stall) instead of being cut off as a slow
+// consumer.
+func TestServer_Backpressure_PacesPublisher(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *Config) { c.MaxPayload = 64 << 10; c.MaxPending = 256 << 10 })
+	sub := mustConnect(t, s.url)
+	ss := mustSubSync(t, sub, "paced")
+	if err := ss.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	mustFlush(t, sub)
+	pub := mustConnect(t, s.url)
+	payload := bytes.Repeat([]byte("p"), 1024)
+	const n = 20000 // 20 MiB through a 256 KiB allowance, unpaced by the client
+	for range n {
+		if err := pub.Publish("paced", payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustFlush(t, pub)
+	for i := range n {
+		if _, err := ss.NextMsg(testutil.Scale(10 * time.Second)); err != nil {
+			t.Fatalf("message %d: %v (slow consumers: %v)", i, err, s.counter(t, "flotilla_transport_slow_consumers_total"))
+		}
+	}
+	if got := s.counter(t, "flotilla_transport_slow_consumers_total"); got != 0 {
+		t.Fatalf("%v slow consumers, want 0", got)
+	}
+}
