@@ -71,6 +71,7 @@ type conn struct {
 
 	// Read by other goroutines.
 	connected atomic.Bool  // CONNECT was accepted
+	ponged    atomic.Bool  // the first PONG is queued: async INFOs may follow
 	headers   atomic.Bool  // client understands HMSG
 	proto     atomic.Int32 // CONNECT protocol; async INFO only for >= 1
 	pingsOut  atomic.Int32

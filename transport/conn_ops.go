@@ -204,6 +204,7 @@ func (c *conn) HandlePing() error {
 		return err
 	}
 	c.enqueue([]byte("PONG\r\n"))
+	c.ponged.Store(c.connected.Load())
 	return nil
 }
 

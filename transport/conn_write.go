@@ -246,9 +246,17 @@ func (c *conn) drainClose(why closeReason) {
 	c.signal()
 }
 
+// asyncInfo sends a fresh INFO (new connect_urls) to an established
+// client. Never before its first PONG: the handshake must see PONG first.
+func (c *conn) asyncInfo() {
+	if c.ponged.Load() && c.proto.Load() >= 1 {
+		c.enqueue(appendInfo(nil, c.s.info(c.id, hostOf(c.remote))))
+	}
+}
+
 // lameDuck tells the client this node is going away, flushes and closes.
 func (c *conn) lameDuck() {
-	if c.connected.Load() && c.proto.Load() >= 1 {
+	if c.ponged.Load() && c.proto.Load() >= 1 {
 		info := c.s.info(c.id, hostOf(c.remote))
 		info.LameDuckMode = true
 		c.enqueue(appendInfo(nil, info))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,9 +43,10 @@ type Server struct {
 	slowConsumers atomic.Int64
 	closedStats   connStats // counters of connections that have closed
 
-	mu    sync.Mutex
-	conns map[uint64]*conn
-	total uint64 // connections accepted since start
+	mu          sync.Mutex
+	conns       map[uint64]*conn
+	total       uint64   // connections accepted since start
+	connectURLs []string // client addresses of every live node
 }
 
 // New validates cfg and returns a Server that is not yet listening.
@@ -163,7 +165,11 @@ func (s *Server) info(id uint64, ip string) *serverInfo {
 	}
 	host, portStr, _ := net.SplitHostPort(adv)
 	port, _ := strconv.Atoi(portStr)
+	s.mu.Lock()
+	urls := s.connectURLs
+	s.mu.Unlock()
 	return &serverInfo{
+		ConnectURLs:  urls,
 		ServerID:     s.cfg.ServerID,
 		ServerName:   s.cfg.ServerName,
 		Version:      s.cfg.Version,
@@ -175,6 +181,25 @@ func (s *Server) info(id uint64, ip string) *serverInfo {
 		AuthRequired: s.cfg.Username != "" || s.cfg.Token != "",
 		ClientID:     id,
 		ClientIP:     ip,
+	}
+}
+
+// SetConnectURLs sets the client addresses (host:port) of every live node,
+// which INFO carries as connect_urls so that stock clients learn the whole
+// cluster and fail over by themselves. When the list changes, connected
+// clients that speak protocol 1 get an asynchronous INFO with it.
+func (s *Server) SetConnectURLs(urls []string) {
+	urls = slices.Clone(urls)
+	slices.Sort(urls)
+	s.mu.Lock()
+	same := slices.Equal(urls, s.connectURLs)
+	s.connectURLs = urls
+	s.mu.Unlock()
+	if same || s.ln == nil {
+		return
+	}
+	for _, c := range s.snapshotConns() {
+		c.asyncInfo()
 	}
 }
 

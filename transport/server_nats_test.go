@@ -1,9 +1,12 @@
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -314,5 +317,33 @@ func TestServer_ReconnectAfterRestart(t *testing.T) {
 	}
 	if m := mustNext(t, sub); string(m.Data) != "hello again" {
 		t.Fatalf("got %q", m.Data)
+	}
+}
+
+func TestServer_ConnectURLs_AsyncInfo(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t)
+	s.SetConnectURLs([]string{s.Addr().String()})
+	discovered := make(chan struct{}, 4)
+	nc := mustConnect(t, s.url, nats.DiscoveredServersHandler(func(*nats.Conn) { discovered <- struct{}{} }))
+	// Another node joins: the client learns it from an async INFO.
+	s.SetConnectURLs([]string{s.Addr().String(), "127.0.0.1:1"})
+	select {
+	case <-discovered:
+	case <-time.After(testutil.Scale(5 * time.Second)):
+		t.Fatal("no discovered-servers callback")
+	}
+	if got := nc.DiscoveredServers(); len(got) != 1 || got[0] != "nats://127.0.0.1:1" {
+		t.Fatalf("discovered %v", got)
+	}
+	// A raw client sees connect_urls in its first INFO too.
+	rc, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	line, err := bufio.NewReader(rc).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"connect_urls":["127.0.0.1:1",`) {
+		t.Fatalf("INFO %q (%v)", line, err)
 	}
 }
