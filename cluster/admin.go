@@ -170,3 +170,20 @@ func (s Status) String() string {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	return string(b)
 }
+
+// Ready reports whether this node can serve: it knows a leader and has
+// applied everything up to the commit index it last heard of. reason says
+// what is missing when it cannot.
+func (n *Node) Ready() (bool, string) {
+	if n.removed.Load() {
+		return false, "node was decommissioned"
+	}
+	if id, _ := n.Leader(); id == "" {
+		return false, "no raft leader known"
+	}
+	commit, _ := strconv.ParseUint(n.raft.Stats()["commit_index"], 10, 64)
+	if applied := n.raft.AppliedIndex(); applied < commit {
+		return false, fmt.Sprintf("catching up: applied %d of %d", applied, commit)
+	}
+	return true, ""
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -149,6 +150,15 @@ func newMemberlistConfig(cfg Config, ms *membership, log *zap.Logger) (*memberli
 		ahost, aport, err := splitHostPort(cfg.AdvertiseGossipAddr)
 		if err != nil {
 			return nil, err
+		}
+		// memberlist needs an IP; a name (a compose service, say) is
+		// resolved once at start.
+		if net.ParseIP(ahost) == nil {
+			ip, err := net.ResolveIPAddr("ip", ahost)
+			if err != nil {
+				return nil, fmt.Errorf("resolve advertise gossip host %q: %w", ahost, err)
+			}
+			ahost = ip.IP.String()
 		}
 		mc.AdvertiseAddr, mc.AdvertisePort = ahost, aport
 	}

@@ -20,7 +20,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // runApp runs app and turns its error into an exit status.
 func runApp(ctx context.Context, app *cli.App, args []string) int {
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
 	if err == nil {
 		return 0
 	}
@@ -51,14 +51,21 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		subCommand(),
 		reqCommand(),
 		healthcheckCommand(),
+		clusterCommand(),
 		versionCommand(),
 		helpCommand(),
 	}
-	for _, cmd := range commands {
-		cmd.HideHelp = true
-		cmd.Flags = append(cmd.Flags, helpFlag())
-		cmd.OnUsageError = usageError
+	var ownHelp func(cmds []*cli.Command)
+	ownHelp = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			cmd.HideHelp = true
+			cmd.HideHelpCommand = true
+			cmd.Flags = append(cmd.Flags, helpFlag())
+			cmd.OnUsageError = usageError
+			ownHelp(cmd.Subcommands)
+		}
 	}
+	ownHelp(commands)
 	return &cli.App{
 		Name:  "flotilla",
 		Usage: "a clustered, Raft-replicated message broker that speaks the NATS client protocol",

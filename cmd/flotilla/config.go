@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/transport"
 )
 
@@ -27,14 +28,9 @@ type serverConfig struct {
 	HTTPAddr          string
 	AdvertiseHTTPAddr string
 
-	// The cluster settings are validated and logged only: clustering is the
-	// next issue, and they will move into cluster.Config then.
-	ClusterAddr          string
-	AdvertiseClusterAddr string
-	GossipAddr           string
-	AdvertiseGossipAddr  string
-	Join                 []string
-	BootstrapExpect      int
+	// Cluster is the Raft/gossip node's config; NodeID, DataDir and the
+	// advertised client/http addresses are filled in from the fields here.
+	Cluster cluster.Config
 
 	LogLevel  string
 	LogFormat string
@@ -97,8 +93,7 @@ func resolveServerConfig(c *cli.Context) (serverConfig, *resolver, error) {
 	return cfg, r, nil
 }
 
-// validate checks the settings cmd owns, then transport's, then refuses
-// clustering settings this build cannot honour yet.
+// validate checks the settings cmd owns, then transport's and cluster's.
 func (cfg serverConfig) validate() error {
 	if !validNodeID(cfg.NodeID) {
 		return &fieldError{Field: configKey(flagNodeID), Value: cfg.NodeID, Err: errInvalidNodeID}
@@ -111,12 +106,12 @@ func (cfg serverConfig) validate() error {
 		advertise   bool
 	}{
 		{flagHTTPAddr, cfg.HTTPAddr, false},
-		{flagClusterAddr, cfg.ClusterAddr, false},
-		{flagGossipAddr, cfg.GossipAddr, false},
+		{flagClusterAddr, cfg.Cluster.ClusterAddr, false},
+		{flagGossipAddr, cfg.Cluster.GossipAddr, false},
 		{flagAdvertiseClientAddr, cfg.Transport.AdvertiseAddr, true},
 		{flagAdvertiseHTTPAddr, cfg.AdvertiseHTTPAddr, true},
-		{flagAdvertiseClusterAddr, cfg.AdvertiseClusterAddr, true},
-		{flagAdvertiseGossipAddr, cfg.AdvertiseGossipAddr, true},
+		{flagAdvertiseClusterAddr, cfg.Cluster.AdvertiseClusterAddr, true},
+		{flagAdvertiseGossipAddr, cfg.Cluster.AdvertiseGossipAddr, true},
 	}
 	for _, a := range addrs {
 		if a.advertise && a.value == "" {
@@ -126,13 +121,19 @@ func (cfg serverConfig) validate() error {
 			return &fieldError{Field: configKey(a.name), Value: a.value, Err: err}
 		}
 	}
-	for _, j := range cfg.Join {
+	for _, j := range cfg.Cluster.Join {
 		if err := checkHostPort(j, true); err != nil {
 			return &fieldError{Field: configKey(flagJoin), Value: j, Err: err}
 		}
 	}
-	if cfg.BootstrapExpect < 1 {
-		return &fieldError{Field: configKey(flagBootstrapExpect), Value: cfg.BootstrapExpect, Err: fmt.Errorf("%w: must be at least 1", errOutOfRange)}
+	if cfg.Cluster.BootstrapExpect < 1 {
+		return &fieldError{Field: configKey(flagBootstrapExpect), Value: cfg.Cluster.BootstrapExpect, Err: fmt.Errorf("%w: must be at least 1", errOutOfRange)}
+	}
+	if cfg.Cluster.ReapAfter < 0 {
+		return &fieldError{Field: configKey(flagReapAfter), Value: cfg.Cluster.ReapAfter, Err: fmt.Errorf("%w: must not be negative", errOutOfRange)}
+	}
+	if cfg.Cluster.ForwardHoldTimeout <= 0 {
+		return &fieldError{Field: configKey(flagForwardHoldTimeout), Value: cfg.Cluster.ForwardHoldTimeout, Err: fmt.Errorf("%w: must be positive", errOutOfRange)}
 	}
 	if _, err := parseLogLevel(cfg.LogLevel); err != nil {
 		return &fieldError{Field: configKey(flagLogLevel), Value: cfg.LogLevel, Err: err}
@@ -150,14 +151,6 @@ func (cfg serverConfig) validate() error {
 	}
 	if err := cfg.Transport.Validate(); err != nil {
 		return err
-	}
-	switch {
-	case len(cfg.Join) > 0:
-		return fmt.Errorf("%w: join is set to %s; run a single node without --%s (and bootstrap_expect 1) until clustering lands",
-			errClusteringUnavailable, strings.Join(cfg.Join, ","), flagJoin)
-	case cfg.BootstrapExpect > 1:
-		return fmt.Errorf("%w: bootstrap_expect is %d; only a single node (bootstrap_expect 1) can run until clustering lands",
-			errClusteringUnavailable, cfg.BootstrapExpect)
 	}
 	return nil
 }
@@ -222,21 +215,25 @@ func (r *resolver) resolve() serverConfig {
 	t.Username = r.str(flagUser)
 	t.Password = r.str(flagPassword)
 	t.Token = r.str(flagAuthToken)
+	cl := cluster.DefaultConfig()
+	cl.ClusterAddr = r.str(flagClusterAddr)
+	cl.AdvertiseClusterAddr = r.str(flagAdvertiseClusterAddr)
+	cl.GossipAddr = r.str(flagGossipAddr)
+	cl.AdvertiseGossipAddr = r.str(flagAdvertiseGossipAddr)
+	cl.Join = r.list(flagJoin)
+	cl.BootstrapExpect = r.int(flagBootstrapExpect)
+	cl.ReapAfter = r.duration(flagReapAfter)
+	cl.ForwardHoldTimeout = r.duration(flagForwardHoldTimeout)
 	return serverConfig{
-		NodeID:               r.str(flagNodeID),
-		DataDir:              r.str(flagDataDir),
-		HTTPAddr:             r.str(flagHTTPAddr),
-		AdvertiseHTTPAddr:    r.str(flagAdvertiseHTTPAddr),
-		ClusterAddr:          r.str(flagClusterAddr),
-		AdvertiseClusterAddr: r.str(flagAdvertiseClusterAddr),
-		GossipAddr:           r.str(flagGossipAddr),
-		AdvertiseGossipAddr:  r.str(flagAdvertiseGossipAddr),
-		Join:                 r.list(flagJoin),
-		BootstrapExpect:      r.int(flagBootstrapExpect),
-		LogLevel:             r.str(flagLogLevel),
-		LogFormat:            r.str(flagLogFormat),
-		ShutdownGrace:        r.duration(flagShutdownGrace),
-		Transport:            t,
+		NodeID:            r.str(flagNodeID),
+		DataDir:           r.str(flagDataDir),
+		HTTPAddr:          r.str(flagHTTPAddr),
+		AdvertiseHTTPAddr: r.str(flagAdvertiseHTTPAddr),
+		Cluster:           cl,
+		LogLevel:          r.str(flagLogLevel),
+		LogFormat:         r.str(flagLogFormat),
+		ShutdownGrace:     r.duration(flagShutdownGrace),
+		Transport:         t,
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,15 +120,15 @@ join: [10.0.0.1:7946, 10.0.0.2:7946]
 				t.Setenv(k, v)
 			}
 			cfg, _, err := parseServer(t, tc.args...)
-			if err != nil && !errors.Is(err, errClusteringUnavailable) {
+			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
 			mustEqual(t, "client addr", cfg.Transport.Addr, tc.want.addr)
 			mustEqual(t, "max connections", cfg.Transport.MaxConnections, tc.want.maxConn)
 			mustEqual(t, "ping interval", cfg.Transport.PingInterval, tc.want.ping)
 			mustEqual(t, "max payload", cfg.Transport.MaxPayload, tc.want.payload)
-			if !slices.Equal(cfg.Join, tc.want.join) {
-				t.Fatalf("join = %q, want %q", cfg.Join, tc.want.join)
+			if !slices.Equal(cfg.Cluster.Join, tc.want.join) {
+				t.Fatalf("join = %q, want %q", cfg.Cluster.Join, tc.want.join)
 			}
 		})
 	}
@@ -146,9 +145,9 @@ func TestConfig_Defaults(t *testing.T) {
 	mustEqual(t, "server name", cfg.Transport.ServerName, host)
 	mustEqual(t, "data dir", cfg.DataDir, "./data")
 	mustEqual(t, "http addr", cfg.HTTPAddr, "127.0.0.1:8222")
-	mustEqual(t, "cluster addr", cfg.ClusterAddr, "127.0.0.1:6222")
-	mustEqual(t, "gossip addr", cfg.GossipAddr, "127.0.0.1:7946")
-	mustEqual(t, "bootstrap expect", cfg.BootstrapExpect, 1)
+	mustEqual(t, "cluster addr", cfg.Cluster.ClusterAddr, "127.0.0.1:6222")
+	mustEqual(t, "gossip addr", cfg.Cluster.GossipAddr, "127.0.0.1:7946")
+	mustEqual(t, "bootstrap expect", cfg.Cluster.BootstrapExpect, 1)
 	mustEqual(t, "log level", cfg.LogLevel, "info")
 	mustEqual(t, "log format", cfg.LogFormat, "json")
 	mustEqual(t, "shutdown grace", cfg.ShutdownGrace, 10*time.Second)
@@ -195,8 +194,8 @@ join: ""
 	mustEqual(t, "log level", cfg.LogLevel, "debug")
 	mustEqual(t, "log format", cfg.LogFormat, "console")
 	mustEqual(t, "shutdown grace", cfg.ShutdownGrace, 90*time.Second)
-	if len(cfg.Join) != 0 {
-		t.Fatalf("join = %q, want empty", cfg.Join)
+	if len(cfg.Cluster.Join) != 0 {
+		t.Fatalf("join = %q, want empty", cfg.Cluster.Join)
 	}
 }
 
@@ -246,13 +245,9 @@ func TestConfig_Errors(t *testing.T) {
 		{name: "rate limit NaN", args: []string{"--rate-limit-msgs", "NaN"}, want: []string{"invalid rate_limit_msgs"}},
 		{name: "missing file", args: []string{"--config", "/nonexistent/flotilla.yaml"},
 			want: []string{"config /nonexistent/flotilla.yaml: no such file"}},
-		{name: "join refused", args: []string{"--join", "127.0.0.1:7946"},
-			want: []string{"clustering is not available yet in this build", "127.0.0.1:7946"}},
-		{name: "join refused from file", file: "join: 127.0.0.1:7946, 127.0.0.1:7947\n",
-			want: []string{"clustering is not available yet in this build"}},
 		{name: "join not host:port", args: []string{"--join", "somewhere"}, want: []string{`invalid join "somewhere"`}},
-		{name: "bootstrap expect refused", args: []string{"--bootstrap-expect", "3"},
-			want: []string{"clustering is not available yet in this build", "bootstrap_expect is 3"}},
+		{name: "reap after negative", args: []string{"--reap-after", "-1s"}, want: []string{"invalid reap_after"}},
+		{name: "forward hold timeout zero", args: []string{"--forward-hold-timeout", "0s"}, want: []string{"invalid forward_hold_timeout"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -272,22 +267,24 @@ func TestConfig_Errors(t *testing.T) {
 	}
 }
 
-// TestConfig_ClusterFlagsAccepted: the cluster and advertise addresses are
-// validated and kept even though clustering is not there yet.
+// TestConfig_ClusterFlagsAccepted: the cluster settings reach cluster.Config.
 func TestConfig_ClusterFlagsAccepted(t *testing.T) {
 	t.Parallel()
 	_, cfg, err := parseServer(t,
 		"--cluster-addr", "0.0.0.0:6222", "--gossip-addr", ":7946",
 		"--advertise-cluster-addr", "10.1.1.1:6222", "--advertise-gossip-addr", "10.1.1.1:7946",
 		"--advertise-client-addr", "10.1.1.1:4222", "--advertise-http-addr", "[fd00::1]:8222",
-		"--bootstrap-expect", "1")
+		"--bootstrap-expect", "3", "--join", "10.1.1.2:7946,10.1.1.3:7946", "--reap-after", "10m")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustEqual(t, "cluster addr", cfg.ClusterAddr, "0.0.0.0:6222")
-	mustEqual(t, "gossip addr", cfg.GossipAddr, ":7946")
-	mustEqual(t, "advertise cluster", cfg.AdvertiseClusterAddr, "10.1.1.1:6222")
-	mustEqual(t, "advertise gossip", cfg.AdvertiseGossipAddr, "10.1.1.1:7946")
+	mustEqual(t, "cluster addr", cfg.Cluster.ClusterAddr, "0.0.0.0:6222")
+	mustEqual(t, "gossip addr", cfg.Cluster.GossipAddr, ":7946")
+	mustEqual(t, "advertise cluster", cfg.Cluster.AdvertiseClusterAddr, "10.1.1.1:6222")
+	mustEqual(t, "advertise gossip", cfg.Cluster.AdvertiseGossipAddr, "10.1.1.1:7946")
+	mustEqual(t, "bootstrap expect", cfg.Cluster.BootstrapExpect, 3)
+	mustEqual(t, "join", len(cfg.Cluster.Join), 2)
+	mustEqual(t, "reap after", cfg.Cluster.ReapAfter, 10*time.Minute)
 	mustEqual(t, "advertise client", cfg.Transport.AdvertiseAddr, "10.1.1.1:4222")
 	mustEqual(t, "advertise http", cfg.AdvertiseHTTPAddr, "[fd00::1]:8222")
 }

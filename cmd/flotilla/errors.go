@@ -18,12 +18,12 @@ var (
 	errUnknownLogFormat = errors.New("must be json or console")
 	// errOutOfRange means a numeric setting is outside its allowed range.
 	errOutOfRange = errors.New("out of range")
-	// errClusteringUnavailable means a clustering setting was given to a
-	// build that can only run a single node.
-	errClusteringUnavailable = errors.New("clustering is not available yet in this build")
 	// errInvalidServerID means the server_id file in the data dir holds
 	// something this program did not write.
 	errInvalidServerID = errors.New("invalid server id")
+	// errClusterStarting answers cluster requests that arrive before the
+	// cluster node has started.
+	errClusterStarting = errors.New("cluster node is starting")
 )
 
 // fieldError names the setting (its config key, which is also the flag name

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/transport"
 )
 
@@ -29,8 +30,10 @@ const (
 	flagAdvertiseGossipAddr  = "advertise-gossip-addr"
 	flagAdvertiseHTTPAddr    = "advertise-http-addr"
 
-	flagJoin            = "join"
-	flagBootstrapExpect = "bootstrap-expect"
+	flagJoin               = "join"
+	flagBootstrapExpect    = "bootstrap-expect"
+	flagReapAfter          = "reap-after"
+	flagForwardHoldTimeout = "forward-hold-timeout"
 
 	flagLogLevel  = "log-level"
 	flagLogFormat = "log-format"
@@ -54,17 +57,13 @@ const (
 	flagShutdownGrace = "shutdown-grace"
 )
 
-// Server defaults that no package Config owns yet (cluster is the next
-// issue; until then these are only validated and logged).
+// Server defaults that no package Config owns.
 const (
-	defaultDataDir         = "./data"
-	defaultHTTPAddr        = "127.0.0.1:8222"
-	defaultClusterAddr     = "127.0.0.1:6222"
-	defaultGossipAddr      = "127.0.0.1:7946"
-	defaultBootstrapExpect = 1
-	defaultLogLevel        = "info"
-	defaultLogFormat       = "json"
-	defaultShutdownGrace   = 10 * time.Second
+	defaultDataDir       = "./data"
+	defaultHTTPAddr      = "127.0.0.1:8222"
+	defaultLogLevel      = "info"
+	defaultLogFormat     = "json"
+	defaultShutdownGrace = 10 * time.Second
 )
 
 // Help categories, so `flotilla server --help` groups related flags.
@@ -92,6 +91,7 @@ func configKey(name string) string { return strings.ReplaceAll(name, "-", "_") }
 // state and must not be shared between two runs of an App.
 func serverFlags() []cli.Flag {
 	d := transport.DefaultConfig()
+	cd := cluster.DefaultConfig()
 	byteSize := func(name, cat, usage string, def int) cli.Flag {
 		return &cli.GenericFlag{
 			Name: name, Category: cat, EnvVars: envVars(name),
@@ -114,12 +114,12 @@ func serverFlags() []cli.Flag {
 			Usage: "YAML config `FILE` whose keys are these flag names in snake_case; flags and env override it",
 		},
 		str(flagNodeID, catNode, "human-readable node name, unique in the cluster (default: the hostname)", ""),
-		str(flagDataDir, catNode, "directory for this node's data (server_id, later the Raft log and streams)", defaultDataDir),
+		str(flagDataDir, catNode, "directory for this node's data (server_id, raft/ log and snapshots, state.db)", defaultDataDir),
 
 		str(flagClientAddr, catListen, "host:port of the NATS client listener", d.Addr),
 		str(flagHTTPAddr, catListen, "host:port of the http listener (/metrics, /healthz, /readyz, /debug)", defaultHTTPAddr),
-		str(flagClusterAddr, catListen, "host:port of the node-to-node listener (Raft and forwarding)", defaultClusterAddr),
-		str(flagGossipAddr, catListen, "host:port of the memberlist gossip listener (TCP and UDP)", defaultGossipAddr),
+		str(flagClusterAddr, catListen, "host:port of the node-to-node listener (Raft and forwarding)", cd.ClusterAddr),
+		str(flagGossipAddr, catListen, "host:port of the memberlist gossip listener (TCP and UDP)", cd.GossipAddr),
 		str(flagAdvertiseClientAddr, catListen, "host:port clients should use to reach this node (default: --client-addr)", ""),
 		str(flagAdvertiseClusterAddr, catListen, "host:port peers should use for the cluster listener (default: --cluster-addr)", ""),
 		str(flagAdvertiseGossipAddr, catListen, "host:port peers should use for gossip (default: --gossip-addr)", ""),
@@ -127,9 +127,11 @@ func serverFlags() []cli.Flag {
 
 		&cli.StringSliceFlag{
 			Name: flagJoin, Category: catCluster, EnvVars: envVars(flagJoin),
-			Usage: "gossip host:port of existing members to join (comma-separated or repeated); not available yet",
+			Usage: "gossip host:port of any existing members to join (comma-separated or repeated); a restarted node rejoins from its data dir without it",
 		},
-		integer(flagBootstrapExpect, catCluster, "number of voters to wait for before bootstrapping the cluster; only 1 is available yet", defaultBootstrapExpect),
+		integer(flagBootstrapExpect, catCluster, "voters to wait for before bootstrapping the first Raft configuration (every node can run the same command line)", cd.BootstrapExpect),
+		duration(flagReapAfter, catCluster, "remove members that have been dead this long from the Raft configuration, never below a quorum (0 = only `flotilla cluster remove`)", 0),
+		duration(flagForwardHoldTimeout, catCluster, "how long a request that must run on the leader waits for one during an election", cd.ForwardHoldTimeout),
 
 		byteSize(flagMaxPayload, catLimits, "largest message (headers + payload) a client may publish", d.MaxPayload),
 		byteSize(flagMaxControlLine, catLimits, "longest protocol line a client may send", d.MaxControlLine),

@@ -89,6 +89,8 @@ func startTestServer(t *testing.T, args ...string) *testServer {
 		"--data-dir", dataDir,
 		"--client-addr", "127.0.0.1:0",
 		"--http-addr", "127.0.0.1:0",
+		"--cluster-addr", "127.0.0.1:0",
+		"--gossip-addr", "127.0.0.1:0",
 		"--shutdown-grace", "5s",
 		"--log-level", "debug",
 	}
@@ -127,7 +129,25 @@ func startTestServer(t *testing.T, args ...string) *testServer {
 		s.serverID, _ = line["server_id"].(string)
 		return nil
 	})
+	waitReady(t, s.httpAddr)
 	return s
+}
+
+// waitReady polls /readyz until it answers 200: a single node elects
+// itself Raft leader shortly after it starts.
+func waitReady(t *testing.T, httpAddr string) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz = %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // runCmd runs one flotilla command line in-process with stdin and returns

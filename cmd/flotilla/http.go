@@ -22,10 +22,12 @@ import (
 // readiness is what /readyz reports. A node starts not ready ("starting"),
 // becomes ready once the client listener serves, and fails readiness again
 // the moment shutdown starts, before anything else stops, so that load
-// balancers drain it first. Later it will also require a known Raft leader
-// (DESIGN.md §7).
+// balancers drain it first. While the lifecycle says ready, the cluster
+// check must pass too: a known Raft leader and the state machine caught up
+// to the commit index this node last heard of (DESIGN.md §7).
 type readiness struct {
-	reason atomic.Pointer[string] // nil when ready
+	reason  atomic.Pointer[string] // nil when the lifecycle allows ready
+	cluster func() (bool, string)  // nil: no cluster check
 }
 
 func newReadiness(reason string) *readiness {
@@ -42,6 +44,9 @@ func (r *readiness) state() (bool, string) {
 	if p := r.reason.Load(); p != nil {
 		return false, *p
 	}
+	if r.cluster != nil {
+		return r.cluster()
+	}
 	return true, ""
 }
 
@@ -49,7 +54,8 @@ func (r *readiness) state() (bool, string) {
 type httpDeps struct {
 	registry *prometheus.Registry // the node's own registry, never the global one
 	ready    *readiness
-	varz     func() any // transport diagnostics, JSON-serialisable
+	varz     func() any   // transport diagnostics, JSON-serialisable
+	cluster  clusterAdmin // nil without a cluster node
 	nodeID   string
 	serverID string
 	started  time.Time
@@ -86,6 +92,9 @@ func newHTTPHandler(d httpDeps) http.Handler {
 	mux.HandleFunc("GET /debug/vars", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, debugVars(d))
 	})
+	if d.cluster != nil {
+		registerClusterHandlers(mux, d.cluster)
+	}
 
 	// pprof.Index serves the named profiles (heap, goroutine, ...) under
 	// /debug/pprof/; the others need their own handlers.
@@ -113,6 +122,9 @@ func debugVars(d httpDeps) map[string]any {
 	}
 	if d.varz != nil {
 		vars["transport"] = d.varz()
+	}
+	if d.cluster != nil {
+		vars["cluster"] = d.cluster.Status()
 	}
 	return vars
 }

@@ -16,7 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flotilla/flotilla/broker"
+	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/metrics"
+	"github.com/flotilla/flotilla/storage"
 	"github.com/flotilla/flotilla/transport"
 )
 
@@ -122,15 +124,19 @@ type node struct {
 
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
+	store     *storage.Store
+	fsm       *broker.FSM
 	broker    *broker.Broker
 	transport *transport.Server
+	cluster   *cluster.Node // set by start
 	ready     *readiness
 	http      *httpListener // set by start
 }
 
 // newNode builds the node in dependency order (style.md §2.1): server id
-// from the data dir, metrics registry, broker, transport. Nothing listens
-// yet.
+// from the data dir, metrics registry, storage, broker FSM, broker,
+// transport. Nothing listens yet; the cluster node is created in start,
+// once the client listener's address is known (it is advertised in gossip).
 func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 	id, created, err := loadServerID(cfg.DataDir)
 	if err != nil {
@@ -143,9 +149,14 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
+	store, err := storage.Open(filepath.Join(cfg.DataDir, "state.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open state store: %w", err)
+	}
 	b := broker.New(log)
 	srv, err := transport.New(cfg.Transport, b, m.Transport, log)
 	if err != nil {
+		_ = store.Close()
 		return nil, fmt.Errorf("create client listener: %w", err)
 	}
 	return &node{
@@ -155,6 +166,8 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 		started:   time.Now(),
 		registry:  reg,
 		metrics:   m,
+		store:     store,
+		fsm:       broker.NewFSM(store, log),
 		broker:    b,
 		transport: srv,
 		ready:     newReadiness("starting"),
@@ -163,18 +176,21 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 
 // start binds and serves the http listener first (so liveness and metrics
 // answer while the node starts, with /readyz at 503), then the client
-// listener, then declares the node ready.
+// listener, then the cluster node, then declares the node ready (readiness
+// then also follows the cluster: a known leader, caught up).
 func (n *node) start() error {
 	h, err := listenHTTP(n.cfg.HTTPAddr, newHTTPHandler(httpDeps{
 		registry: n.registry,
 		ready:    n.ready,
 		varz:     func() any { return n.transport.Varz() },
+		cluster:  lazyCluster{n},
 		nodeID:   n.cfg.NodeID,
 		serverID: n.serverID,
 		started:  n.started,
 		log:      n.log.Named("http"),
 	}), n.log.Named("http"))
 	if err != nil {
+		_ = n.store.Close()
 		return err
 	}
 	n.http = h
@@ -182,8 +198,18 @@ func (n *node) start() error {
 
 	if err := n.transport.Start(); err != nil {
 		_ = h.shutdown(context.Background()) // nothing is in flight yet
+		_ = n.store.Close()
 		return fmt.Errorf("start client listener: %w", err)
 	}
+	if err := n.startCluster(h.Addr().String()); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = n.transport.Shutdown(ctx)
+		_ = h.shutdown(ctx)
+		_ = n.store.Close()
+		return err
+	}
+	n.ready.cluster = n.cluster.Ready
 	n.ready.ready()
 
 	clientAddr := n.transport.Addr().String()
@@ -211,6 +237,11 @@ func (n *node) start() error {
 // stopping http still fit in the grace period.
 func (n *node) shutdown(grace time.Duration) {
 	n.ready.fail("shutting down")
+	defer func() {
+		if err := n.store.Close(); err != nil {
+			n.log.Warn("close state store", zap.Error(err))
+		}
+	}()
 
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
@@ -224,9 +255,90 @@ func (n *node) shutdown(grace time.Duration) {
 			n.log.Error("client listener shutdown", zap.Error(err))
 		}
 	}
+	// Leave gossip (peers record "left", not "dead"), hand leadership over,
+	// stop Raft. The node stays in the Raft configuration.
+	if err := n.cluster.Shutdown(ctx); err != nil {
+		n.log.Warn("cluster shutdown", zap.Error(err))
+	}
 	if err := n.http.shutdown(ctx); err != nil {
 		n.log.Warn("http listener shutdown", zap.Error(err))
 	}
+}
+
+// startCluster starts the Raft/gossip node. The client and http addresses
+// it advertises are the configured advertise addresses or the bound ones.
+func (n *node) startCluster(httpAddr string) error {
+	cfg := n.cfg.Cluster
+	cfg.NodeID = n.cfg.NodeID
+	cfg.DataDir = n.cfg.DataDir
+	cfg.ClientAddr = firstNonEmpty(n.cfg.Transport.AdvertiseAddr, n.transport.Addr().String())
+	cfg.HTTPAddr = firstNonEmpty(n.cfg.AdvertiseHTTPAddr, httpAddr)
+	c, err := cluster.New(cfg, n.fsm, n.metrics.Cluster, n.log)
+	if err != nil {
+		return err
+	}
+	// Membership drives connect_urls: clients learn every live node and
+	// fail over by themselves.
+	c.OnMembershipChange(func() { n.transport.SetConnectURLs(clientURLs(c.Members())) })
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start cluster node: %w", err)
+	}
+	n.cluster = c
+	n.transport.SetConnectURLs(clientURLs(c.Members()))
+	return nil
+}
+
+// clientURLs lists the client addresses of the live members.
+func clientURLs(members []cluster.Member) []string {
+	var urls []string
+	for _, m := range members {
+		if m.Status == cluster.StatusAlive && m.Client != "" {
+			urls = append(urls, m.Client)
+		}
+	}
+	return urls
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// lazyCluster lets the http listener, which starts before the cluster
+// node, serve the cluster endpoints once the node exists.
+type lazyCluster struct{ n *node }
+
+func (l lazyCluster) node() (*cluster.Node, error) {
+	if l.n.cluster == nil {
+		return nil, errClusterStarting
+	}
+	return l.n.cluster, nil
+}
+
+func (l lazyCluster) Status() cluster.Status {
+	c, err := l.node()
+	if err != nil {
+		return cluster.Status{NodeID: l.n.cfg.NodeID, State: "Starting"}
+	}
+	return c.Status()
+}
+
+func (l lazyCluster) RemoveNode(ctx context.Context, id string) error {
+	c, err := l.node()
+	if err != nil {
+		return err
+	}
+	return c.RemoveNode(ctx, id)
+}
+
+func (l lazyCluster) TransferLeadership(ctx context.Context, id string) error {
+	c, err := l.node()
+	if err != nil {
+		return err
+	}
+	return c.TransferLeadership(ctx, id)
 }
 
 // shutdownReserve is the part of the grace period kept back from draining

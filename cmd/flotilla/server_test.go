@@ -134,13 +134,14 @@ func TestServer_StartupErrors(t *testing.T) {
 		{"client port in use", []string{"--client-addr", s.clientAddr}, "start client listener"},
 		{"http port in use", []string{"--http-addr", s.httpAddr}, "listen http"},
 		{"config error", []string{"--max-payload", "0"}, "invalid max_payload"},
-		{"join", []string{"--join", "127.0.0.1:7946"}, "clustering is not available yet"},
+		{"cluster port in use", []string{"--cluster-addr", s.clientAddr}, "listen cluster"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"server", "--data-dir", t.TempDir(),
-				"--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, tc.args...)
+				"--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+				"--cluster-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}, tc.args...)
 			code, _, stderr := runCmd(t, t.Context(), "", args...)
 			mustEqual(t, "exit status", code, 1)
 			mustContain(t, "stderr", stderr, tc.want)
@@ -156,7 +157,8 @@ func TestServer_ConsoleLogs(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"flotilla", "server", "--log-format", "console", "--node-id", "console-node",
-			"--data-dir", t.TempDir(), "--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, os.Stdout, &logs)
+			"--data-dir", t.TempDir(), "--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+			"--cluster-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}, os.Stdout, &logs)
 	}()
 	eventuallyContains(t, &logs, "server started")
 	cancel()

@@ -62,7 +62,8 @@ func startServerProc(t *testing.T, bin string, args ...string) *serverProc {
 	t.Helper()
 	p := &serverProc{logs: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"server", "--node-id", "proc-node", "--data-dir", t.TempDir(),
-		"--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
+		"--client-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+		"--cluster-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -144,8 +145,7 @@ func testSIGTERMLameDuck(t *testing.T, bin string) {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	code, _ := httpGet(t, "http://"+p.httpAddr+"/readyz")
-	mustEqual(t, "/readyz before SIGTERM", code, http.StatusOK)
+	waitReady(t, p.httpAddr)
 
 	began := time.Now()
 	p.signal(t, syscall.SIGTERM)
