@@ -236,3 +236,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("shutdown: %w", ctx.Err())
 	}
 }
+
+// Close stops the server abruptly, as a crash would look to clients: the
+// listener and every connection are closed at once, without a lame-duck
+// INFO or flushing. Tests use it to simulate a killed node.
+func (s *Server) Close() {
+	if !s.closing.CompareAndSwap(false, true) {
+		return
+	}
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	s.acceptWG.Wait()
+	for _, c := range s.snapshotConns() {
+		c.closeNow(closeServerShutdown)
+	}
+	s.connWG.Wait()
+}
