@@ -7,7 +7,8 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
-.PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke
+.PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
+	cluster-up cluster-down cluster-logs compose-test
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -16,8 +17,9 @@ build:
 run: build
 	./$(BIN) server --log-format console
 
-# The whole suite, always with the race detector, plus the nats CLI smoke script.
-test: test-race cli-smoke
+# The whole suite: Go tests with the race detector, the stock nats CLI against a
+# real node, and the three-container docker-compose cluster end to end.
+test: test-race cli-smoke compose-test
 
 test-race:
 	$(GO) test -race -shuffle=on -timeout 20m $(PKGS)
@@ -55,6 +57,29 @@ bench: build
 # A FROM-scratch image from the static binary (no registry needed).
 image: build
 	DOCKER_BUILDKIT=0 docker build -t $(IMAGE) -f Dockerfile .
+
+# Three containers (docker-compose.yml): clients on 127.0.0.1:4222-4224, http
+# on 127.0.0.1:8222-8224. cluster-up waits (up to 90 s) until all are healthy.
+COMPOSE ?= docker-compose -p flotilla
+cluster-up: image
+	FLOTILLA_IMAGE=$(IMAGE) $(COMPOSE) up -d --no-build
+	@ids=$$($(COMPOSE) ps -q); deadline=$$(( $$(date +%s) + 90 )); \
+	while :; do \
+		st=$$(docker inspect -f '{{.Name}} {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' $$ids); \
+		echo "$$st" | grep -qv ' healthy$$' || { echo "$$st"; echo "cluster healthy: nats://127.0.0.1:4222,nats://127.0.0.1:4223,nats://127.0.0.1:4224"; break; }; \
+		if [ $$(date +%s) -ge $$deadline ]; then echo "$$st"; echo "cluster not healthy after 90s (make cluster-logs)" >&2; exit 1; fi; \
+		sleep 1; \
+	done
+
+cluster-down:
+	$(COMPOSE) down -v --remove-orphans
+
+cluster-logs:
+	$(COMPOSE) logs --tail=200 -f
+
+# The compose cluster end to end: failover, rejoin, cleanup (needs docker).
+compose-test:
+	bash scripts/compose-test.sh
 
 clean:
 	rm -rf bin cover.out

@@ -7,16 +7,20 @@ import (
 	"go.uber.org/zap"
 )
 
-// Broker routes core NATS messages between the subscriptions of one node.
-// It is safe for concurrent use by every connection's goroutine.
+// Broker routes core NATS messages to the subscriptions of this node and,
+// once a Mesh is attached (AttachMesh), to the other nodes of the cluster
+// (see route.go). It is safe for concurrent use by every connection's
+// goroutine.
 type Broker struct {
 	subs *Sublist
+	rt   router
 	log  *zap.Logger
 }
 
-// New returns an empty Broker.
+// New returns an empty Broker. Until AttachMesh is called it is a single
+// node broker.
 func New(log *zap.Logger) *Broker {
-	return &Broker{subs: NewSublist(), log: log.Named("broker")}
+	return &Broker{subs: NewSublist(), rt: newRouter(), log: log.Named("broker")}
 }
 
 // Subscribe registers sub. The subject must be a valid subscription subject
@@ -28,29 +32,42 @@ func (b *Broker) Subscribe(sub *Subscription) error {
 	if sub.Queue != "" && !ValidQueue(sub.Queue) {
 		return fmt.Errorf("subscribe %q queue %q: %w", sub.Subject, sub.Queue, ErrInvalidQueue)
 	}
-	return b.subs.Insert(sub)
+	return b.insertSub(sub)
 }
 
 // Unsubscribe removes sub. Removing a subscription twice is harmless.
 func (b *Broker) Unsubscribe(sub *Subscription) {
-	b.subs.Remove(sub)
+	b.removeSub(sub)
 }
 
-// Subscriptions returns the number of subscriptions registered.
+// Subscriptions returns the number of subscriptions registered on this node.
 func (b *Broker) Subscriptions() int { return b.subs.Count() }
 
-// HasInterest reports whether any subscription matches subject.
+// HasInterest reports whether any subscription matches subject, on this
+// node or, as far as this node knows, on any other node of the cluster.
 func (b *Broker) HasInterest(subject []byte) bool {
 	r := b.subs.Match(subject)
-	return len(r.Plain) > 0 || len(r.Queues) > 0
+	return len(r.Plain) > 0 || len(r.Queues) > 0 || b.hasRemoteInterest(subject)
 }
 
 // Publish delivers m to every matching plain subscription and to one member
-// of each matching queue group, and returns how many subscriptions it was
-// handed to. Subscriptions of the origin client are skipped when it asked for
-// no echo. Publish never blocks on a subscriber.
+// of each matching queue group, cluster-wide, and returns how many
+// deliveries it made: local subscriptions it handed m to plus, for each
+// other node m was forwarded to, one for that node's plain subscriptions
+// and one per queue group that node serves (so 0 means no subscriber
+// anywhere, which is what the no-responders status needs). Subscriptions of
+// the origin client are skipped when it asked for no echo. Publish never
+// blocks on a subscriber or a peer.
 func (b *Broker) Publish(m *Message) int {
-	r := b.subs.Match(m.Subject)
+	lr := b.subs.Match(m.Subject)
+	if mesh, peers := b.routes(); len(peers) > 0 {
+		return b.publishRouted(mesh, peers, lr, m)
+	}
+	return b.deliverLocal(lr, m)
+}
+
+// deliverLocal hands m to the local subscriptions in r.
+func (b *Broker) deliverLocal(r *MatchResult, m *Message) int {
 	n := 0
 	for _, sub := range r.Plain {
 		if b.deliver(sub, m) {
@@ -78,6 +95,8 @@ func (b *Broker) deliverQueue(group []*Subscription, m *Message) bool {
 	return false
 }
 
+// deliver hands m to one local subscription. It is called with no broker
+// lock held, so a Subscriber may unsubscribe from inside Deliver.
 func (b *Broker) deliver(sub *Subscription, m *Message) bool {
 	if m.NoEcho && sub.ClientID == m.Origin {
 		return false
@@ -88,7 +107,7 @@ func (b *Broker) deliver(sub *Subscription, m *Message) bool {
 	}
 	sub.Client.Deliver(sub, m)
 	if last {
-		b.subs.Remove(sub)
+		b.removeSub(sub)
 	}
 	return true
 }

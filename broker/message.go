@@ -66,6 +66,12 @@ type Subscription struct {
 
 	max       atomic.Int64 // auto-unsubscribe after this many deliveries; 0 = no limit
 	delivered atomic.Int64 // deliveries claimed so far
+
+	// inserted records whether the subscription is in its broker's
+	// Sublist, so that its interest is counted exactly once however often
+	// Subscribe and Unsubscribe are called. Guarded by the broker's
+	// interest lock (router.imu).
+	inserted bool
 }
 
 // SetMax arranges for the subscription to end after max deliveries in total

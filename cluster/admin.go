@@ -160,7 +160,7 @@ func (n *Node) onInternalFrame(from string, kind byte, body []byte) {
 		n.wg.Add(1)
 		go func() {
 			defer n.wg.Done()
-			n.leaveGossip(n.cfg.ApplyTimeout)
+			n.leaveGossip(maxLeaveWait)
 		}()
 	}
 }

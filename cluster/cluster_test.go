@@ -165,8 +165,8 @@ func TestCluster_NewAddress_UpdatesNotDuplicates(t *testing.T) {
 	c.WaitLeader()
 	f := c.Followers()[0]
 	c.Kill(f.ID)
-	f.Config.ClusterAddr = testcluster.FreeAddr(t)
-	f.Config.GossipAddr = testcluster.FreeAddr(t)
+	f.Config.ClusterAddr = "127.0.0.1:0" // a new address, bound at restart
+	f.Config.GossipAddr = "127.0.0.1:0"
 	f.Config.Join = []string{c.Leader().Cluster.GossipAddr()}
 	c.RestartKeepJoin(f.ID)
 	testutil.Eventually(t, 15*time.Second, func() error {
@@ -215,7 +215,7 @@ func TestCluster_RemoveNode_FromFollower(t *testing.T) {
 
 func TestCluster_ReapAfter_RemovesDeadMember(t *testing.T) {
 	t.Parallel()
-	c := testcluster.New(t, 3, func(i int, cfg *cluster.Config) { cfg.ReapAfter = 500 * time.Millisecond })
+	c := testcluster.New(t, 3, testcluster.WithConfig(func(i int, cfg *cluster.Config) { cfg.ReapAfter = 500 * time.Millisecond }))
 	c.WaitLeader()
 	f := c.Followers()[0]
 	c.Kill(f.ID)

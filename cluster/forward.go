@@ -49,9 +49,10 @@ func (n *Node) HandleForward(kind string, h ForwardHandler) {
 // node leads, otherwise over the cluster link. While no leader is known it
 // waits with jitter, up to the hold timeout (or ctx's deadline if earlier),
 // so clients see a slower answer during an election rather than an error.
-// A request is retried only when it certainly did not execute (no leader,
-// not sent, or the receiver was not the leader); a request that was sent
-// but not answered in time returns ErrTimeout, since it may have run.
+// A request is retried when it did not execute (no leader, not sent, the
+// receiver was not the leader) and when the leader it was sent to died or
+// stepped down before answering (it may have run: handlers are idempotent);
+// a request the leader holds without answering returns ErrTimeout.
 func (n *Node) Forward(ctx context.Context, kind string, req []byte) ([]byte, error) {
 	hold := time.Now().Add(n.cfg.ForwardHoldTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(hold) {
@@ -122,18 +123,31 @@ func (f *forwarder) try(ctx context.Context, kind string, req []byte) (resp []by
 	}
 	timeout := time.NewTimer(n.cfg.ForwardHoldTimeout + n.cfg.ApplyTimeout)
 	defer timeout.Stop()
-	select {
-	case r := <-ch:
-		if errors.Is(r.err, ErrNotLeader) || errors.Is(r.err, ErrNoLeader) {
-			return nil, r.err, true // the receiver did not execute it
+	check := time.NewTicker(20 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case r := <-ch:
+			if errors.Is(r.err, ErrNotLeader) || errors.Is(r.err, ErrNoLeader) {
+				return nil, r.err, true // the receiver did not execute it
+			}
+			return r.body, r.err, false
+		case <-check.C:
+			// The leader we asked died or lost leadership before it
+			// answered: ask the next one. Handlers must therefore be
+			// idempotent (membership changes are; publishes carry
+			// de-duplication ids), exactly as a client retrying after a
+			// timeout would require.
+			if id, _ := n.Leader(); id != leader || !n.peers.connected(leader) {
+				return nil, fmt.Errorf("forward %s to %s: %w", kind, leader, ErrLeadershipLost), true
+			}
+		case <-timeout.C:
+			return nil, fmt.Errorf("forward %s to %s: %w", kind, leader, ErrTimeout), false
+		case <-ctx.Done():
+			return nil, fmt.Errorf("forward %s: %w", kind, ctx.Err()), false
+		case <-n.shutdownCh:
+			return nil, ErrShutdown, false
 		}
-		return r.body, r.err, false
-	case <-timeout.C:
-		return nil, fmt.Errorf("forward %s to %s: %w", kind, leader, ErrTimeout), false
-	case <-ctx.Done():
-		return nil, fmt.Errorf("forward %s: %w", kind, ctx.Err()), false
-	case <-n.shutdownCh:
-		return nil, ErrShutdown, false
 	}
 }
 

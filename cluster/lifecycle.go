@@ -65,9 +65,8 @@ func (n *Node) term() uint64 {
 // this node leads: on every membership change and periodically.
 func (n *Node) leaderLoop(stop, done chan struct{}) {
 	defer close(done)
-	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
-		n.log.Warn("leader barrier failed", zap.Error(err))
-	}
+	// Reconciling reads only Raft's own configuration, not FSM state, so
+	// no barrier is needed before it.
 	tick := time.NewTicker(n.reconcileInterval())
 	defer tick.Stop()
 	for {

@@ -73,6 +73,9 @@ func New(cfg Config, sm StateMachine, m *metrics.Cluster, log *zap.Logger) (*Nod
 		shutdownCh:  make(chan struct{}),
 	}
 	n.fwd = newForwarder(n)
+	n.peers = newPeers(cfg.NodeID, n.log, m)
+	n.peers.handler = n.frameHandler
+	n.peers.onFrame = n.onInternalFrame
 	n.registerAdminHandlers()
 	return n, nil
 }
@@ -106,9 +109,8 @@ func (n *Node) start() error {
 		}
 	}
 	n.mux = newMux(ln, n.advAddr, n.cfg.Faults, n.log)
-	n.peers = newPeers(n.cfg.NodeID, n.mux, n.log, n.m)
-	n.peers.handler = n.frameHandler
-	n.peers.onFrame = n.onInternalFrame
+	n.peers.mux = n.mux
+	n.mux.frames = n.peers.serveInbound
 	n.mux.wg.Add(1)
 	go n.mux.serve()
 
@@ -161,7 +163,10 @@ func (n *Node) raftConfig() *raft.Config {
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
 	rc.Logger = newHCLogger(n.log.Named("raft"))
 	rc.NotifyCh = n.notifyCh
-	rc.BatchApplyCh = true
+	// BatchApplyCh stays off: with a buffered apply channel a future
+	// queued just before shutdown is never answered, and Apply's timeout no
+	// longer holds. The leader still drains concurrent proposals into one
+	// append; batching many messages per entry is the broker's job.
 	// The state machine is durable and skips entries at or below its
 	// stored index, so restarts must not rebuild it from a snapshot.
 	rc.NoSnapshotRestoreOnStart = true
@@ -338,7 +343,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				n.log.Info("leadership transfer before shutdown failed", zap.Error(f.Error()))
 			}
 		}
-		n.leaveGossip(n.timeout(ctx))
+		n.leaveGossip(min(n.timeout(ctx), maxLeaveWait))
 		close(n.shutdownCh)
 		err = n.closeResources()
 		n.wg.Wait()
@@ -390,6 +395,11 @@ func (n *Node) Close() error {
 	})
 	return err
 }
+
+// maxLeaveWait bounds each gossip step of a graceful leave. memberlist
+// waits for its broadcast to go out, which never happens when the peers are
+// already gone (the last node of a cluster stopping).
+const maxLeaveWait = time.Second
 
 // leaveGossip announces a graceful leave: first the Leaving flag in the
 // metadata (so peers record "left", not "dead"), then memberlist's Leave.

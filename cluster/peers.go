@@ -80,10 +80,24 @@ type peers struct {
 	wg      sync.WaitGroup
 }
 
-func newPeers(self string, mx *mux, log *zap.Logger, m *metrics.Cluster) *peers {
-	ps := &peers{self: self, mux: mx, log: log, m: m, byID: make(map[string]*peer), inbound: make(map[net.Conn]struct{})}
-	mx.frames = ps.serveInbound
-	return ps
+// newPeers returns an empty peer set. It exists from New on, so Send and
+// Broadcast are safe (and reach no one) before Start; Start sets mux before
+// any link is created.
+func newPeers(self string, log *zap.Logger, m *metrics.Cluster) *peers {
+	return &peers{self: self, log: log, m: m, byID: make(map[string]*peer), inbound: make(map[net.Conn]struct{})}
+}
+
+// connected reports whether the outbound link to id is up.
+func (ps *peers) connected(id string) bool {
+	ps.mu.Lock()
+	pr := ps.byID[id]
+	ps.mu.Unlock()
+	if pr == nil {
+		return false
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.connected
 }
 
 // ensure starts (or re-targets) the link to a live peer.

@@ -130,7 +130,7 @@ func serverFlags() []cli.Flag {
 			Usage: "gossip host:port of any existing members to join (comma-separated or repeated); a restarted node rejoins from its data dir without it",
 		},
 		integer(flagBootstrapExpect, catCluster, "voters to wait for before bootstrapping the first Raft configuration (every node can run the same command line)", cd.BootstrapExpect),
-		duration(flagReapAfter, catCluster, "remove members that have been dead this long from the Raft configuration, never below a quorum (0 = only `flotilla cluster remove`)", 0),
+		duration(flagReapAfter, catCluster, "remove members that have been dead this long from the Raft configuration, never below a quorum (0 = never; use flotilla cluster remove)", 0),
 		duration(flagForwardHoldTimeout, catCluster, "how long a request that must run on the leader waits for one during an election", cd.ForwardHoldTimeout),
 
 		byteSize(flagMaxPayload, catLimits, "largest message (headers + payload) a client may publish", d.MaxPayload),

@@ -277,6 +277,10 @@ func (n *node) startCluster(httpAddr string) error {
 	if err != nil {
 		return err
 	}
+	// Core messages and interest travel between nodes over the cluster
+	// links; attach before Start so no peer link comes up unannounced.
+	c.SetFrameHandler(n.broker)
+	n.broker.AttachMesh(c)
 	// Membership drives connect_urls: clients learn every live node and
 	// fail over by themselves.
 	c.OnMembershipChange(func() { n.transport.SetConnectURLs(clientURLs(c.Members())) })

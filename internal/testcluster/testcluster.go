@@ -7,9 +7,9 @@ package testcluster
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,10 +22,28 @@ import (
 	"github.com/flotilla/flotilla/internal/testutil"
 	"github.com/flotilla/flotilla/metrics"
 	"github.com/flotilla/flotilla/storage"
+	"github.com/flotilla/flotilla/transport"
 )
 
-// Option adjusts every node's cluster config before start.
-type Option func(i int, c *cluster.Config)
+// Option configures a test cluster.
+type Option func(*settings)
+
+type settings struct {
+	cfg     []func(i int, c *cluster.Config)
+	clients bool
+}
+
+// WithConfig adjusts node i's cluster config before it starts.
+func WithConfig(f func(i int, c *cluster.Config)) Option {
+	return func(s *settings) { s.cfg = append(s.cfg, f) }
+}
+
+// WithClients gives every node a broker and a NATS client listener wired
+// as cmd/flotilla wires them (routing between nodes, connect_urls from
+// membership), so real nats.go clients can connect (Node.ClientURL).
+func WithClients() Option {
+	return func(s *settings) { s.clients = true }
+}
 
 // Node is one in-process node.
 type Node struct {
@@ -38,7 +56,12 @@ type Node struct {
 	Reg     *prometheus.Registry
 	Log     *zap.Logger
 	Faults  *cluster.Faults
-	running bool
+	// With WithClients: the node's broker, client listener and its URL
+	// (stable across Restart).
+	Broker    *broker.Broker
+	Server    *transport.Server
+	ClientURL string
+	running   bool
 }
 
 // Cluster is a set of nodes started together.
@@ -46,7 +69,7 @@ type Cluster struct {
 	t     testing.TB
 	mu    sync.Mutex
 	nodes []*Node
-	opts  []Option
+	set   settings
 }
 
 // TestConfig returns cluster timings tight enough for fast tests but
@@ -72,75 +95,91 @@ func TestConfig() cluster.Config {
 // address, and waits for a leader.
 func New(t testing.TB, n int, opts ...Option) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, opts: opts}
+	q := &quietAfterTest{TB: t}
+	// Registered before the teardown, so it runs after it: memberlist
+	// timers that fire after the nodes closed must not log into a finished
+	// test (zaptest panics on that).
+	t.Cleanup(func() { q.done.Store(true) })
+	t = q
+	c := &Cluster{t: t}
+	for _, o := range opts {
+		o(&c.set)
+	}
 	for i := range n {
 		node := &Node{ID: fmt.Sprintf("n%d", i+1), Index: i, Dir: t.TempDir(), Faults: cluster.NewFaults()}
 		cfg := TestConfig()
 		cfg.NodeID = node.ID
 		cfg.DataDir = node.Dir
-		cfg.ClusterAddr = freeAddr(t)
-		cfg.GossipAddr = freeAddr(t)
-		cfg.ClientAddr = freeAddr(t)
+		// Port 0 everywhere: reserving ports up front races with other
+		// tests' ephemeral ports. start records the bound addresses, and
+		// Restart reuses them.
+		cfg.ClusterAddr = "127.0.0.1:0"
+		cfg.GossipAddr = "127.0.0.1:0"
+		cfg.ClientAddr = "127.0.0.1:0"
 		cfg.BootstrapExpect = n
 		cfg.Faults = node.Faults
+		for _, f := range c.set.cfg {
+			f(i, &cfg)
+		}
 		node.Config = cfg
 		c.nodes = append(c.nodes, node)
 	}
+	t.Cleanup(c.stopAll)
+	// Each node joins the gossip addresses of those started before it;
+	// with --bootstrap-expect n they bootstrap once all n see each other.
 	var join []string
 	for _, node := range c.nodes {
-		join = append(join, node.Config.GossipAddr)
-	}
-	for _, node := range c.nodes {
-		node.Config.Join = join
-		for _, o := range opts {
-			o(node.Index, &node.Config)
-		}
-	}
-	t.Cleanup(c.stopAll)
-	for _, node := range c.nodes {
+		node.Config.Join = append([]string(nil), join...)
 		c.start(node)
+		join = append(join, node.Config.GossipAddr)
 	}
 	c.WaitLeader()
 	return c
 }
 
-// FreeAddr reserves a free 127.0.0.1 port (TCP and UDP).
-func FreeAddr(t testing.TB) string { return freeAddr(t) }
+// quietAfterTest drops log output once the cluster is torn down. Closing a
+// node does not stop every memberlist goroutine and timer at once (probes
+// in flight, suspicion timers), and a zaptest log from one after the test
+// completed would panic the test binary.
+type quietAfterTest struct {
+	testing.TB
+	done atomic.Bool
+}
 
-// freeAddr reserves a free 127.0.0.1 port. Gossip needs the same port for
-// TCP and UDP, so it is probed for both.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("reserve port: %v", err)
-		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr)
-		_ = l.Close()
-		if err != nil {
-			continue
-		}
-		_ = u.Close()
-		return addr
+func (q *quietAfterTest) Logf(format string, args ...any) {
+	if !q.done.Load() {
+		q.TB.Logf(format, args...)
 	}
-	t.Fatal("no free port")
-	return ""
+}
+
+func (q *quietAfterTest) Log(args ...any) {
+	if !q.done.Load() {
+		q.TB.Log(args...)
+	}
 }
 
 func (c *Cluster) start(n *Node) {
 	c.t.Helper()
 	n.Log = zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node_id", n.ID))
 	n.Reg = prometheus.NewRegistry()
+	m := metrics.New(n.Reg)
 	store, err := storage.Open(filepath.Join(n.Dir, "state.db"))
 	if err != nil {
 		c.t.Fatalf("%s: open store: %v", n.ID, err)
 	}
 	n.Store = store
-	node, err := cluster.New(n.Config, broker.NewFSM(store, n.Log), metrics.NewCluster(n.Reg), n.Log)
+	if c.set.clients {
+		c.startClients(n, m)
+	}
+	node, err := cluster.New(n.Config, broker.NewFSM(store, n.Log), m.Cluster, n.Log)
 	if err != nil {
 		c.t.Fatalf("%s: %v", n.ID, err)
+	}
+	if n.Broker != nil {
+		node.SetFrameHandler(n.Broker)
+		n.Broker.AttachMesh(node)
+		srv := n.Server
+		node.OnMembershipChange(func() { srv.SetConnectURLs(clientURLs(node.Members())) })
 	}
 	if err := node.Start(); err != nil {
 		_ = store.Close()
@@ -148,6 +187,41 @@ func (c *Cluster) start(n *Node) {
 	}
 	n.Cluster = node
 	n.running = true
+	n.Config.ClusterAddr = node.ClusterAddr()
+	n.Config.GossipAddr = node.GossipAddr()
+	if n.Server != nil {
+		n.Server.SetConnectURLs(clientURLs(node.Members()))
+	}
+}
+
+// startClients starts a broker and a client listener for n, as
+// cmd/flotilla does; the caller attaches them to the cluster node.
+func (c *Cluster) startClients(n *Node, m *metrics.Metrics) {
+	c.t.Helper()
+	n.Broker = broker.New(n.Log)
+	tc := transport.DefaultConfig()
+	tc.Addr = n.Config.ClientAddr
+	tc.ServerID, tc.ServerName = "ID"+n.ID, n.ID
+	srv, err := transport.New(tc, n.Broker, m.Transport, n.Log)
+	if err != nil {
+		c.t.Fatalf("%s: transport: %v", n.ID, err)
+	}
+	if err := srv.Start(); err != nil {
+		c.t.Fatalf("%s: start transport: %v", n.ID, err)
+	}
+	n.Server = srv
+	n.Config.ClientAddr = srv.Addr().String()
+	n.ClientURL = "nats://" + n.Config.ClientAddr
+}
+
+func clientURLs(members []cluster.Member) []string {
+	var urls []string
+	for _, m := range members {
+		if m.Status == cluster.StatusAlive && m.Client != "" {
+			urls = append(urls, m.Client)
+		}
+	}
+	return urls
 }
 
 func (c *Cluster) stopAll() {
@@ -163,9 +237,15 @@ func (c *Cluster) stop(n *Node, graceful bool) {
 	n.running = false
 	if graceful {
 		ctx, cancel := context.WithTimeout(context.Background(), testutil.Scale(5*time.Second))
+		if n.Server != nil {
+			_ = n.Server.Shutdown(ctx)
+		}
 		_ = n.Cluster.Shutdown(ctx)
 		cancel()
 	} else {
+		if n.Server != nil {
+			n.Server.Close()
+		}
 		_ = n.Cluster.Close()
 	}
 	_ = n.Store.Close()
@@ -341,14 +421,14 @@ func (c *Cluster) Add() *Node {
 	cfg := TestConfig()
 	cfg.NodeID = node.ID
 	cfg.DataDir = node.Dir
-	cfg.ClusterAddr = freeAddr(c.t)
-	cfg.GossipAddr = freeAddr(c.t)
-	cfg.ClientAddr = freeAddr(c.t)
+	cfg.ClusterAddr = "127.0.0.1:0"
+	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.ClientAddr = "127.0.0.1:0"
 	cfg.BootstrapExpect = 1
 	cfg.Join = []string{c.nodes[0].Cluster.GossipAddr()}
 	cfg.Faults = node.Faults
-	for _, o := range c.opts {
-		o(i, &cfg)
+	for _, f := range c.set.cfg {
+		f(i, &cfg)
 	}
 	node.Config = cfg
 	c.nodes = append(c.nodes, node)
