@@ -78,9 +78,12 @@ func DefaultConfig() Config {
 		BootstrapExpect:    1,
 		ForwardHoldTimeout: DefaultForwardHoldTimeout,
 		ApplyTimeout:       DefaultApplyTimeout,
-		HeartbeatTimeout:   1000 * time.Millisecond,
-		ElectionTimeout:    1000 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
+		// Half of hashicorp/raft's defaults: a dead leader is replaced in
+		// about a second on a LAN, and heartbeats (every 50 ms) still
+		// tolerate ten misses before a follower gives up on its leader.
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
 		SnapshotInterval:   2 * time.Minute,
 		SnapshotThreshold:  8192,
