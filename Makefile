@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -19,7 +19,7 @@ run: build
 
 # The whole suite: Go tests with the race detector, the stock nats CLI against a
 # real node, and the three-container docker-compose cluster end to end.
-test: test-race cli-smoke compose-test
+test: test-race cli-smoke cli-js-smoke compose-test
 
 test-race:
 	$(GO) test -race -shuffle=on -timeout 20m $(PKGS)
@@ -30,6 +30,10 @@ test-short:
 # The stock `nats` CLI (v0.5.0) against a real flotilla process.
 cli-smoke: build
 	bash scripts/cli-smoke.sh ./$(BIN)
+
+# The stock `nats` CLI's stream commands against a local three-node cluster.
+cli-js-smoke: build
+	bash scripts/cli-js-smoke.sh ./$(BIN)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -12,9 +13,10 @@ import (
 // (see route.go). It is safe for concurrent use by every connection's
 // goroutine.
 type Broker struct {
-	subs *Sublist
-	rt   router
-	log  *zap.Logger
+	subs    *Sublist
+	rt      router
+	capture atomic.Pointer[Capturer]
+	log     *zap.Logger
 }
 
 // New returns an empty Broker. Until AttachMesh is called it is a single
@@ -59,11 +61,38 @@ func (b *Broker) HasInterest(subject []byte) bool {
 // the origin client are skipped when it asked for no echo. Publish never
 // blocks on a subscriber or a peer.
 func (b *Broker) Publish(m *Message) int {
+	n := 0
+	if c := b.capture.Load(); c != nil && (*c).Capture(m) {
+		// A stream stores it; with a reply the stream's PubAck answers,
+		// so the publish has a responder.
+		n++
+	}
+	return n + b.publishCore(m)
+}
+
+// publishCore routes m to subscriptions only (no stream capture): client
+// publishes after capture, and system messages (API responses, PubAcks).
+func (b *Broker) publishCore(m *Message) int {
 	lr := b.subs.Match(m.Subject)
 	if mesh, peers := b.routes(); len(peers) > 0 {
 		return b.publishRouted(mesh, peers, lr, m)
 	}
 	return b.deliverLocal(lr, m)
+}
+
+// Capturer takes client publishes whose subject a stream captures (the
+// JetStream service). Capture must not block and must copy what it keeps.
+type Capturer interface {
+	Capture(m *Message) bool
+}
+
+// SetCapturer installs the stream capture hook (nil removes it).
+func (b *Broker) SetCapturer(c Capturer) {
+	if c == nil {
+		b.capture.Store(nil)
+		return
+	}
+	b.capture.Store(&c)
 }
 
 // deliverLocal hands m to the local subscriptions in r.

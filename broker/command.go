@@ -20,6 +20,21 @@ const (
 	// CmdNoop changes nothing but the applied index. The leader proposes it
 	// to learn that its state machine has caught up (readiness).
 	CmdNoop CommandType = 1
+	// CmdStreamCreate creates a stream (stream_codec.go has the bodies of
+	// this and the following stream commands).
+	CmdStreamCreate CommandType = 2
+	// CmdStreamUpdate changes a stream's configuration.
+	CmdStreamUpdate CommandType = 3
+	// CmdStreamDelete deletes a stream and its messages.
+	CmdStreamDelete CommandType = 4
+	// CmdStreamPurge removes messages from a stream.
+	CmdStreamPurge CommandType = 5
+	// CmdMsgDelete removes one message from a stream.
+	CmdMsgDelete CommandType = 6
+	// CmdPublishBatch stores a batch of published messages.
+	CmdPublishBatch CommandType = 7
+	// CmdExpire removes messages and dedup ids that aged out.
+	CmdExpire CommandType = 8
 
 	cmdOptionalBit CommandType = 0x80
 )
@@ -28,6 +43,20 @@ func (t CommandType) String() string {
 	switch t {
 	case CmdNoop:
 		return "noop"
+	case CmdStreamCreate:
+		return "stream_create"
+	case CmdStreamUpdate:
+		return "stream_update"
+	case CmdStreamDelete:
+		return "stream_delete"
+	case CmdStreamPurge:
+		return "stream_purge"
+	case CmdMsgDelete:
+		return "msg_delete"
+	case CmdPublishBatch:
+		return "publish_batch"
+	case CmdExpire:
+		return "expire"
 	default:
 		return fmt.Sprintf("unknown(%d)", byte(t))
 	}

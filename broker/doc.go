@@ -3,9 +3,10 @@
 // messages to the subscribers that match them on this node, and their
 // routing to the other nodes of the cluster (interest propagation, one
 // forwarded frame per interested peer, cluster-wide queue groups). It also
-// holds the Raft command envelope and the replicated state machine (FSM,
-// which implements cluster.StateMachine); streams and consumers are added
-// there by later issues.
+// holds the Raft command envelope, the replicated state machine (FSM,
+// which implements cluster.StateMachine) with its durable streams, and the
+// JetStream service: the $JS.API responder and the capture of stream-bound
+// publishes, both executed on the leader (consumers come next).
 //
 // The broker knows nothing about sockets or wire formats: transport calls it
 // through the Broker service (Subscribe, Unsubscribe, Publish) and receives

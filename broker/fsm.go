@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -13,17 +14,44 @@ import (
 // FSM is the replicated state machine (cluster.StateMachine). It applies
 // each batch of committed entries in one storage transaction together with
 // the last applied index, so replay after a restart skips what is already
-// in the store. Streams and consumers (later issues) are applied here.
+// in the store. Streams live here (stream_*.go); consumers will too.
+//
+// Concurrency: raft calls ApplyBatch, Snapshot and Restore one at a time.
+// The read methods (StreamInfo, GetMsg, StreamForSubject, ...) may run
+// concurrently with them: they read committed state through storage read
+// transactions and the catalog, an immutable value swapped atomically
+// after each commit that changed a stream definition.
 type FSM struct {
 	store *storage.Store
 	log   *zap.Logger
+	cat   atomic.Pointer[catalog]
+	ac    applyCtx // reused by every ApplyBatch
 }
 
 var _ cluster.StateMachine = (*FSM)(nil)
 
-// NewFSM returns an FSM over an open store.
+// NewFSM returns an FSM over an open store, loading the stream catalog
+// from it. A store whose stream definitions cannot be read is corrupt:
+// NewFSM panics rather than serve or vote with a damaged state.
 func NewFSM(store *storage.Store, log *zap.Logger) *FSM {
-	return &FSM{store: store, log: log.Named("fsm")}
+	f := &FSM{store: store, log: log.Named("fsm")}
+	if err := f.loadCatalog(); err != nil {
+		panic(fmt.Sprintf("fsm: %v", err))
+	}
+	return f
+}
+
+// loadCatalog rebuilds the in-memory catalog (stream definitions and the
+// capture index) from the store.
+func (f *FSM) loadCatalog() error {
+	return f.store.View(func(tx *storage.Tx) error {
+		c, err := loadCatalog(tx)
+		if err != nil {
+			return err
+		}
+		f.cat.Store(c)
+		return nil
+	})
 }
 
 // ApplyBatch implements cluster.StateMachine. An entry that cannot be
@@ -32,13 +60,25 @@ func NewFSM(store *storage.Store, log *zap.Logger) *FSM {
 // committed and cannot be skipped.
 func (f *FSM) ApplyBatch(entries []cluster.Entry) []any {
 	results := make([]any, len(entries))
+	ac := &f.ac
+	defer ac.end()
 	err := f.store.Update(func(tx *storage.Tx) error {
+		if err := ac.begin(tx, f.cat.Load()); err != nil {
+			return err
+		}
 		last := tx.LastApplied()
 		for i, e := range entries {
 			if e.Index <= last {
 				continue // replayed after a restart: already in the store
 			}
-			results[i] = f.apply(tx, e)
+			r, err := f.apply(ac, e)
+			if err != nil {
+				return fmt.Errorf("apply %d: %w", e.Index, err)
+			}
+			results[i] = r
+		}
+		if err := ac.flush(); err != nil {
+			return err
 		}
 		if idx := entries[len(entries)-1].Index; idx > last {
 			return tx.SetLastApplied(idx)
@@ -48,22 +88,39 @@ func (f *FSM) ApplyBatch(entries []cluster.Entry) []any {
 	if err != nil {
 		panic(fmt.Sprintf("fsm: apply batch ending at %d: %v", entries[len(entries)-1].Index, err))
 	}
+	if ac.catChanged {
+		f.cat.Store(ac.cat) // only once committed: readers never see uncommitted streams
+	}
 	return results
 }
 
 // apply is the one switch over command types: one line per type.
-func (f *FSM) apply(tx *storage.Tx, e cluster.Entry) any {
-	t, _, err := DecodeCommand(e.Data)
+func (f *FSM) apply(ac *applyCtx, e cluster.Entry) (any, error) {
+	t, body, err := DecodeCommand(e.Data)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: undecodable entry at index %d: %v", e.Index, err))
 	}
 	switch t {
 	case CmdNoop:
-		return nil
+		return nil, nil
+	case CmdStreamCreate:
+		return f.applyStreamCreate(ac, e.Index, body)
+	case CmdStreamUpdate:
+		return f.applyStreamUpdate(ac, e.Index, body)
+	case CmdStreamDelete:
+		return f.applyStreamDelete(ac, e.Index, body)
+	case CmdStreamPurge:
+		return f.applyStreamPurge(ac, e.Index, body)
+	case CmdMsgDelete:
+		return f.applyMsgDelete(ac, e.Index, body)
+	case CmdPublishBatch:
+		return f.applyPublishBatch(ac, e.Index, body)
+	case CmdExpire:
+		return f.applyExpire(ac, e.Index, body)
 	default:
 		if t&cmdOptionalBit != 0 {
 			f.log.Warn("ignoring unknown optional command", zap.Uint64("raft_index", e.Index), zap.Stringer("cmd_type", t))
-			return nil
+			return nil, nil
 		}
 		panic(fmt.Sprintf("fsm: unknown command type %d at index %d", t, e.Index))
 	}
@@ -78,9 +135,13 @@ func (f *FSM) Snapshot() (cluster.Snapshot, error) {
 	return s, nil
 }
 
-// Restore implements cluster.StateMachine by swapping in the snapshot file.
+// Restore implements cluster.StateMachine by swapping in the snapshot file
+// and rebuilding the catalog from it.
 func (f *FSM) Restore(r io.Reader) error {
 	if err := f.store.Restore(r); err != nil {
+		return fmt.Errorf("fsm restore: %w", err)
+	}
+	if err := f.loadCatalog(); err != nil {
 		return fmt.Errorf("fsm restore: %w", err)
 	}
 	return nil

@@ -63,6 +63,10 @@ type Subscription struct {
 	ClientID uint64
 	// Client receives the deliveries.
 	Client Subscriber
+	// Local subscriptions are never announced to other nodes: system
+	// services that every node runs for its own clients (the JetStream API
+	// responder) must answer only requests published on their node.
+	Local bool
 
 	max       atomic.Int64 // auto-unsubscribe after this many deliveries; 0 = no limit
 	delivered atomic.Int64 // deliveries claimed so far

@@ -203,7 +203,9 @@ func (b *Broker) insertSub(sub *Subscription) error {
 		return err
 	}
 	sub.inserted = true
-	b.countInterest(interestKey{sub.Subject, sub.Queue}, +1)
+	if !sub.Local {
+		b.countInterest(interestKey{sub.Subject, sub.Queue}, +1)
+	}
 	return nil
 }
 
@@ -217,7 +219,9 @@ func (b *Broker) removeSub(sub *Subscription) {
 	}
 	b.subs.Remove(sub)
 	sub.inserted = false
-	b.countInterest(interestKey{sub.Subject, sub.Queue}, -1)
+	if !sub.Local {
+		b.countInterest(interestKey{sub.Subject, sub.Queue}, -1)
+	}
 }
 
 // countInterest applies a change of delta subscriptions to k and announces

@@ -118,7 +118,8 @@ func (t *Tx) SetLastApplied(idx uint64) error {
 	return translate(t.tx.Bucket(metaBucket).Put(lastAppliedKey, binary.BigEndian.AppendUint64(nil, idx)))
 }
 
-// Put stores value under key in bucket.
+// Put stores value under key in bucket, creating the bucket if needed. The
+// value is not copied and must stay unchanged until the transaction ends.
 func (t *Tx) Put(bucket, key, value []byte) error {
 	b, err := t.tx.CreateBucketIfNotExists(bucket)
 	if err != nil {

@@ -65,6 +65,10 @@ type Config struct {
 	// publish; 0 disables the limit.
 	RateLimitBytes float64
 
+	// JetStream says whether INFO advertises jetstream:true (the node runs
+	// the JetStream API).
+	JetStream bool
+
 	// Username and Password, when set, are required in CONNECT.
 	Username string
 	Password string

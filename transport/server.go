@@ -181,6 +181,7 @@ func (s *Server) info(id uint64, ip string) *serverInfo {
 		AuthRequired: s.cfg.Username != "" || s.cfg.Token != "",
 		ClientID:     id,
 		ClientIP:     ip,
+		JetStream:    s.cfg.JetStream,
 	}
 }
 

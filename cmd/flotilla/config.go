@@ -215,6 +215,7 @@ func (r *resolver) resolve() serverConfig {
 	t.Username = r.str(flagUser)
 	t.Password = r.str(flagPassword)
 	t.Token = r.str(flagAuthToken)
+	t.JetStream = true // every node serves the JetStream API subset
 	cl := cluster.DefaultConfig()
 	cl.ClusterAddr = r.str(flagClusterAddr)
 	cl.AdvertiseClusterAddr = r.str(flagAdvertiseClusterAddr)

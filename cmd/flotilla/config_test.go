@@ -153,6 +153,7 @@ func TestConfig_Defaults(t *testing.T) {
 	mustEqual(t, "shutdown grace", cfg.ShutdownGrace, 10*time.Second)
 	want := transport.DefaultConfig()
 	want.ServerName = host
+	want.JetStream = true // every node serves the JetStream API
 	got := cfg.Transport
 	if got != want {
 		t.Fatalf("transport config = %+v\nwant %+v", got, want)

@@ -128,7 +128,8 @@ type node struct {
 	fsm       *broker.FSM
 	broker    *broker.Broker
 	transport *transport.Server
-	cluster   *cluster.Node // set by start
+	cluster   *cluster.Node     // set by start
+	jetstream *broker.JetStream // set by start
 	ready     *readiness
 	http      *httpListener // set by start
 }
@@ -255,8 +256,10 @@ func (n *node) shutdown(grace time.Duration) {
 			n.log.Error("client listener shutdown", zap.Error(err))
 		}
 	}
-	// Leave gossip (peers record "left", not "dead"), hand leadership over,
-	// stop Raft. The node stays in the Raft configuration.
+	// Stop taking stream publishes and API requests (clients are gone),
+	// then leave gossip (peers record "left", not "dead"), hand leadership
+	// over, stop Raft. The node stays in the Raft configuration.
+	n.jetstream.Shutdown()
 	if err := n.cluster.Shutdown(ctx); err != nil {
 		n.log.Warn("cluster shutdown", zap.Error(err))
 	}
@@ -289,6 +292,15 @@ func (n *node) startCluster(httpAddr string) error {
 	}
 	n.cluster = c
 	n.transport.SetConnectURLs(clientURLs(c.Members()))
+	// Streams: the $JS.API responder and the capture of stream-bound
+	// publishes, executed on the leader through the cluster node.
+	n.jetstream = broker.NewJetStream(n.broker, n.fsm, c, n.log)
+	if err := n.jetstream.Start(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+		return fmt.Errorf("start jetstream: %w", err)
+	}
 	return nil
 }
 

@@ -7,6 +7,7 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -56,9 +57,12 @@ type Node struct {
 	Reg     *prometheus.Registry
 	Log     *zap.Logger
 	Faults  *cluster.Faults
-	// With WithClients: the node's broker, client listener and its URL
-	// (stable across Restart).
+	// FSM is the node's replicated state machine.
+	FSM *broker.FSM
+	// With WithClients: the node's broker, JetStream service, client
+	// listener and its URL (stable across Restart).
 	Broker    *broker.Broker
+	JetStream *broker.JetStream
 	Server    *transport.Server
 	ClientURL string
 	running   bool
@@ -171,7 +175,8 @@ func (c *Cluster) start(n *Node) {
 	if c.set.clients {
 		c.startClients(n, m)
 	}
-	node, err := cluster.New(n.Config, broker.NewFSM(store, n.Log), m.Cluster, n.Log)
+	n.FSM = broker.NewFSM(store, n.Log)
+	node, err := cluster.New(n.Config, n.FSM, m.Cluster, n.Log)
 	if err != nil {
 		c.t.Fatalf("%s: %v", n.ID, err)
 	}
@@ -187,6 +192,12 @@ func (c *Cluster) start(n *Node) {
 	}
 	n.Cluster = node
 	n.running = true
+	if n.Broker != nil {
+		n.JetStream = broker.NewJetStream(n.Broker, n.FSM, node, n.Log)
+		if err := n.JetStream.Start(); err != nil {
+			c.t.Fatalf("%s: start jetstream: %v", n.ID, err)
+		}
+	}
 	n.Config.ClusterAddr = node.ClusterAddr()
 	n.Config.GossipAddr = node.GossipAddr()
 	if n.Server != nil {
@@ -240,11 +251,17 @@ func (c *Cluster) stop(n *Node, graceful bool) {
 		if n.Server != nil {
 			_ = n.Server.Shutdown(ctx)
 		}
+		if n.JetStream != nil {
+			n.JetStream.Shutdown()
+		}
 		_ = n.Cluster.Shutdown(ctx)
 		cancel()
 	} else {
 		if n.Server != nil {
 			n.Server.Close()
+		}
+		if n.JetStream != nil {
+			n.JetStream.Shutdown()
 		}
 		_ = n.Cluster.Close()
 	}
@@ -473,4 +490,36 @@ func (c *Cluster) WaitVoters(ids ...string) {
 		}
 		return nil
 	})
+}
+
+// Wipe deletes a stopped node's data dir (Raft log, snapshots, state), as
+// if its disk was replaced. Restart it with RejoinEmpty.
+func (c *Cluster) Wipe(id string) {
+	c.t.Helper()
+	n := c.ByID(id)
+	if n.running {
+		c.t.Fatalf("%s is running", id)
+	}
+	entries, err := os.ReadDir(n.Dir)
+	if err != nil {
+		c.t.Fatalf("wipe %s: %v", id, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(n.Dir, e.Name())); err != nil {
+			c.t.Fatalf("wipe %s: %v", id, err)
+		}
+	}
+}
+
+// RejoinEmpty restarts a wiped node: it joins gossip through the running
+// nodes and, already being a voter, is caught up by the leader (log
+// entries or a snapshot).
+func (c *Cluster) RejoinEmpty(id string) *Node {
+	c.t.Helper()
+	n := c.ByID(id)
+	n.Config.Join = nil
+	for _, o := range c.Running() {
+		n.Config.Join = append(n.Config.Join, o.Config.GossipAddr)
+	}
+	return c.RestartKeepJoin(id)
 }

@@ -1,0 +1,158 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/cluster"
+)
+
+// Raft is what the JetStream service needs from the cluster node
+// (*cluster.Node satisfies it).
+type Raft interface {
+	Apply(ctx context.Context, cmd []byte) (any, error)
+	Forward(ctx context.Context, kind string, req []byte) ([]byte, error)
+	HandleForward(kind string, h cluster.ForwardHandler)
+	AppliedIndex() uint64
+	Leader() (id, addr string)
+	IsLeader() bool
+	ID() string
+}
+
+var _ Raft = (*cluster.Node)(nil)
+
+// Forwarded request kinds of the JetStream service.
+const (
+	forwardJSAPI = "js.api" // one $JS.API request, executed on the leader
+	forwardJSPub = "js.pub" // a batch of stream publishes, proposed by the leader
+)
+
+// Tunables of the JetStream service.
+const (
+	apiWorkers     = 8                // concurrent API requests per node
+	apiQueue       = 1024             // queued API requests per node
+	apiTimeout     = 10 * time.Second // one API request, including an election
+	readYourWrites = 2 * time.Second  // longest wait for the local replica to catch up
+	expireEvery    = time.Second      // how often the leader proposes age-based expiry
+	pubQueue       = 1 << 16          // queued stream publishes per node
+	pubBatchMsgs   = 1024             // messages per forwarded batch
+	pubBatchBytes  = 8 << 20          // bytes per forwarded batch
+	pubTimeout     = 10 * time.Second // one forwarded batch, including an election
+	apiPrefix      = "$JS.API."
+	apiSubject     = apiPrefix + ">"
+	pubAckStreamNA = "no stream responded" // log text only
+)
+
+// JetStream serves the JetStream API subset and stores client publishes
+// that streams capture. Every node runs it: requests from a node's clients
+// are answered by that node, after the leader executed them (reads and
+// Raft proposals alike), so exactly one node replies to each request.
+type JetStream struct {
+	b    *Broker
+	fsm  *FSM
+	raft Raft
+	log  *zap.Logger
+
+	apiSub *Subscription
+	apiQ   chan apiRequest
+	pubQ   chan *pendingPub
+	stop   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
+}
+
+// NewJetStream returns the service; Start registers it.
+func NewJetStream(b *Broker, fsm *FSM, r Raft, log *zap.Logger) *JetStream {
+	return &JetStream{
+		b:    b,
+		fsm:  fsm,
+		raft: r,
+		log:  log.Named("jetstream"),
+		apiQ: make(chan apiRequest, apiQueue),
+		pubQ: make(chan *pendingPub, pubQueue),
+		stop: make(chan struct{}),
+	}
+}
+
+// Start registers the leader-side handlers, the local $JS.API.> responder
+// and the stream capture hook, and starts the workers.
+func (js *JetStream) Start() error {
+	js.raft.HandleForward(forwardJSAPI, js.leaderAPI)
+	js.raft.HandleForward(forwardJSPub, js.leaderPublish)
+	js.apiSub = &Subscription{Subject: apiSubject, SID: "jsapi", Client: apiSubscriber{js}, Local: true}
+	if err := js.b.Subscribe(js.apiSub); err != nil {
+		return fmt.Errorf("subscribe %s: %w", apiSubject, err)
+	}
+	js.b.SetCapturer(js)
+	js.wg.Add(apiWorkers + 2)
+	for range apiWorkers {
+		go js.apiWorker()
+	}
+	go js.pubWorker()
+	go js.expireLoop()
+	return nil
+}
+
+// Shutdown stops taking requests and publishes, and waits for the workers.
+func (js *JetStream) Shutdown() {
+	js.once.Do(func() {
+		js.b.SetCapturer(nil)
+		if js.apiSub != nil {
+			js.b.Unsubscribe(js.apiSub)
+		}
+		close(js.stop)
+		js.wg.Wait()
+	})
+}
+
+// respond publishes a system message (API response, PubAck) to a reply
+// subject through core routing; it is never captured by a stream.
+func (js *JetStream) respond(reply string, body []byte) {
+	if reply == "" {
+		return
+	}
+	js.b.publishCore(&Message{Subject: []byte(reply), Payload: body})
+}
+
+// waitApplied gives read-your-writes on this node: after the leader
+// applied a change at index idx, the answer is sent only once the local
+// replica has applied it too (bounded), so a client's next request to this
+// node sees its own change.
+func (js *JetStream) waitApplied(idx uint64) {
+	deadline := time.Now().Add(readYourWrites)
+	for js.raft.AppliedIndex() < idx && time.Now().Before(deadline) {
+		select {
+		case <-js.stop:
+			return
+		case <-time.After(time.Millisecond): // polling the apply index
+		}
+	}
+}
+
+// expireLoop makes the leader propose age-based expiry (max_age, the
+// dedup window) with its clock, so every replica expires the same
+// messages at the same log position.
+func (js *JetStream) expireLoop() {
+	defer js.wg.Done()
+	t := time.NewTicker(expireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-js.stop:
+			return
+		case <-t.C:
+		}
+		if !js.raft.IsLeader() || len(js.fsm.StreamNames("")) == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		if _, err := js.raft.Apply(ctx, EncodeExpire(time.Now())); err != nil {
+			js.log.Debug("expire proposal failed", zap.Error(err))
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,206 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/cluster"
+)
+
+// pendingPub is one captured client publish waiting to be stored.
+type pendingPub struct {
+	reply string
+	msg   PublishMsg
+}
+
+// Capture implements Capturer: a client publish that a stream captures is
+// copied and queued for the leader. It runs on the publisher's read
+// goroutine; when the queue is full it waits, which paces the publisher
+// (TCP backpressure) instead of dropping anything.
+func (js *JetStream) Capture(m *Message) bool {
+	if _, ok := js.fsm.StreamForSubject(m.Subject); !ok {
+		return false
+	}
+	p := &pendingPub{
+		reply: string(m.Reply),
+		msg: PublishMsg{
+			Subject: string(m.Subject),
+			Header:  append([]byte(nil), m.Header...),
+			Data:    append([]byte(nil), m.Payload...),
+		},
+	}
+	select {
+	case js.pubQ <- p:
+	case <-js.stop:
+	}
+	return true
+}
+
+// pubWorker sends queued publishes to the leader in batches: everything
+// queued while the previous batch was in flight goes in the next one, so a
+// burst of async publishes becomes a few Raft entries, not one per
+// message. One batch is in flight per node at a time, which keeps each
+// publisher's messages in order.
+func (js *JetStream) pubWorker() {
+	defer js.wg.Done()
+	for {
+		var first *pendingPub
+		select {
+		case <-js.stop:
+			return
+		case first = <-js.pubQ:
+		}
+		batch := []*pendingPub{first}
+		size := len(first.msg.Data) + len(first.msg.Header)
+	fill:
+		for len(batch) < pubBatchMsgs && size < pubBatchBytes {
+			select {
+			case p := <-js.pubQ:
+				batch = append(batch, p)
+				size += len(p.msg.Data) + len(p.msg.Header)
+			default:
+				break fill
+			}
+		}
+		js.storeBatch(batch)
+	}
+}
+
+// storeBatch forwards one batch and answers each publish that has a reply
+// with its PubAck. When the outcome is unknown (no answer from the leader)
+// nothing is answered: the client times out and retries, and its
+// Nats-Msg-Id makes the retry safe.
+func (js *JetStream) storeBatch(batch []*pendingPub) {
+	msgs := make([]PublishMsg, len(batch))
+	for i, p := range batch {
+		msgs[i] = p.msg
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
+	defer cancel()
+	resp, err := js.raft.Forward(ctx, forwardJSPub, encodePublishRequest(msgs))
+	if err != nil {
+		js.log.Warn("stream publish batch not stored", zap.Int("messages", len(batch)), zap.Error(err))
+		return
+	}
+	idx, acks, err := decodePublishResponse(resp)
+	if err != nil || len(acks) != len(batch) {
+		js.log.Error("bad stream publish response", zap.Int("messages", len(batch)), zap.Int("acks", len(acks)), zap.Error(err))
+		return
+	}
+	// No read-your-writes wait here: a PubAck carries its sequence, and
+	// waiting for the local replica would only add latency.
+	_ = idx
+	for i, p := range batch {
+		js.respond(p.reply, acks[i])
+	}
+}
+
+// leaderPublish proposes a forwarded batch as one Raft entry and returns
+// the applied index and one PubAck (JSON) per message.
+func (js *JetStream) leaderPublish(ctx context.Context, req []byte) ([]byte, error) {
+	if !js.raft.IsLeader() {
+		return nil, cluster.ErrNotLeader
+	}
+	msgs, err := decodePublishRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	res, err := js.propose(ctx, EncodePublishBatch(time.Now(), msgs))
+	if err != nil {
+		return nil, err
+	}
+	acks, ok := res.([]PubAck)
+	if !ok || len(acks) != len(msgs) {
+		return nil, fmt.Errorf("publish batch: unexpected result %T", res)
+	}
+	out := binary.BigEndian.AppendUint64(nil, js.raft.AppliedIndex())
+	out = binary.BigEndian.AppendUint32(out, uint32(len(acks)))
+	for i := range acks {
+		b, err := json.Marshal(&acks[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode pub ack: %w", err)
+		}
+		out = binary.AppendUvarint(out, uint64(len(b)))
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+// Publish batch wire format (node to leader): count u32, then per message
+// uvarint-prefixed subject, header and data (the route codec's helpers).
+// The response: applied index u64, count u32, uvarint-prefixed PubAck JSON
+// per message.
+func encodePublishRequest(msgs []PublishMsg) []byte {
+	size := 4
+	for _, m := range msgs {
+		size += 15 + len(m.Subject) + len(m.Header) + len(m.Data)
+	}
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(len(msgs)))
+	for _, m := range msgs {
+		b = appendString(b, m.Subject)
+		b = appendBytes(b, m.Header)
+		b = appendBytes(b, m.Data)
+	}
+	return b
+}
+
+var errBadPublishFrame = errors.New("malformed stream publish frame")
+
+func decodePublishRequest(b []byte) ([]PublishMsg, error) {
+	if len(b) < 4 {
+		return nil, errBadPublishFrame
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)) { // every message takes at least 3 bytes
+		return nil, errBadPublishFrame
+	}
+	msgs := make([]PublishMsg, 0, n)
+	for range n {
+		var subj, hdr, data []byte
+		var err error
+		if subj, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		if hdr, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		if data, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		m := PublishMsg{Subject: string(subj), Data: data}
+		if len(hdr) > 0 {
+			m.Header = hdr
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+func decodePublishResponse(b []byte) (uint64, [][]byte, error) {
+	if len(b) < 12 {
+		return 0, nil, errBadPublishFrame
+	}
+	idx := binary.BigEndian.Uint64(b)
+	n := binary.BigEndian.Uint32(b[8:])
+	b = b[12:]
+	if uint64(n) > uint64(len(b)) {
+		return 0, nil, errBadPublishFrame
+	}
+	acks := make([][]byte, 0, n)
+	for range n {
+		var ack []byte
+		var err error
+		if ack, b, err = readBytes(b); err != nil {
+			return 0, nil, err
+		}
+		acks = append(acks, ack)
+	}
+	return idx, acks, nil
+}

@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# bench-js.sh - JetStream publish throughput of a three-node Flotilla cluster side by side with
+# three-node nats-server JetStream clusters (R3, file storage), measured with `nats bench`
+# (natscli v0.5.0) in one run on the same machine. A benchmark, not a test: it never fails on
+# numbers (it exits 1 only when a nats bench run errors). See docs/benchmarks.md.
+#
+# Usage: scripts/bench-js.sh [-r RUNS] [-s N1] [-a N2] [-L "local remote"] [-q] [-w] [-F] [-o DIR] BINARY
+#        scripts/bench-js.sh -A [-r RUNS] [-s N1] [-a N2] [-L ...] [-q] [-F]   (A/A calibration)
+#   BINARY   the flotilla binary (e.g. ./bin/flotilla after `make build`)
+#   -r RUNS  runs per scenario, placement and target (default 3); medians are reported
+#   -s N1    messages per `js pub sync` run (default 5000)
+#   -a N2    messages per `js pub async` run, shared by the clients (default 200000)
+#   -L LIST  stream leader placements (default "local remote"): local = the client is connected to
+#            the server that leads the stream, remote = to another server of the cluster
+#   -q       quick smoke: 1 run, 500 sync and 20000 async messages (not for numbers)
+#   -w       also rewrite the JetStream publish section of docs/benchmarks.md (between the
+#            <!-- js-bench:start --> and <!-- js-bench:end --> markers)
+#   -F       also count fsync/fdatasync/sync_file_range calls of each cluster's three server
+#            processes during a sync and an async publish (strace; installed with apt-get when
+#            missing) -> messages per sync call; these probe runs are not part of the table
+#   -o DIR   keep results.tsv, the nats bench outputs and the server logs in DIR
+#   -A       calibration: the "flotilla" target is a third nats-server cluster with
+#            sync_interval: always (shows how far a ratio drifts from noise alone)
+# Targets, all started fresh in a temp dir and running side by side on 127.0.0.1:
+#   flotilla      scripts/cluster.sh start -n 3 (one Raft group: the Raft leader leads every stream)
+#   nats-default  nats-server v2.15.2, 3 nodes, JetStream file store, default sync (fsync every 2 min)
+#   nats-always   the same with `sync_interval: always` (fsync on every write)
+# Scenarios, 128 B messages, stream "benchstream" on subject bench.js with 3 replicas:
+#   nats bench js pub sync bench.js --create --purge --replicas 3 --msgs N1
+#   nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --msgs N2 [--clients 4]
+# Before every measurement the stream is deleted and created anew (one throw-away message), its
+# leader is placed (nats-server: `nats stream cluster step-down --preferred`; flotilla: the client
+# picks the Raft leader's or a follower's port), and --purge empties it. Targets are interleaved
+# (rotating order) within every run. A run whose stream leader moved during the measurement is
+# reported but not counted. Every command is bounded by `timeout`; only PIDs started here are
+# stopped; the temp dir is removed at exit.
+# Env: NATS_BIN, NATS_SERVER_BIN (use these binaries instead of the pinned ones from scripts/lib.sh),
+#      FLOTILLA_TOOLS (where the pinned tools live / get installed, default ~/.cache/flotilla-tools/bin),
+#      BENCH_TIMEOUT (seconds per nats bench command, default 60 + N1/10 + N2/1000).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+TOOL="$HERE/bench/jstool.py"
+SPLICE="$HERE/bench/benchtool.py"
+DOC="$ROOT/docs/benchmarks.md"
+SUBJ=bench.js
+STREAM=benchstream
+
+usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+RUNS="" N1="" N2="" LOCS="local remote" QUICK="" WRITE="" KEEP="" AA="" FSYNC=""
+while getopts "r:s:a:L:qwFo:Ah" opt; do
+	case $opt in
+	r) RUNS=$OPTARG ;;
+	s) N1=$OPTARG ;;
+	a) N2=$OPTARG ;;
+	L) LOCS=$OPTARG ;;
+	q) QUICK=1 ;;
+	w) WRITE=1 ;;
+	F) FSYNC=1 ;;
+	o) KEEP=$OPTARG ;;
+	A) AA=1 ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+if [ -n "$QUICK" ]; then
+	RUNS=${RUNS:-1} N1=${N1:-500} N2=${N2:-20000}
+else
+	RUNS=${RUNS:-3} N1=${N1:-5000} N2=${N2:-200000}
+fi
+[[ $RUNS =~ ^[1-9][0-9]*$ && $N1 =~ ^[1-9][0-9]*$ && $N2 =~ ^[1-9][0-9]*$ ]] || { echo "-r, -s and -a take positive integers" >&2; usage; }
+[ $((N2 % 4)) -eq 0 ] || { echo "-a must be a multiple of 4 (4 clients share it)" >&2; exit 2; }
+for l in $LOCS; do [[ $l == local || $l == remote ]] || { echo "-L takes 'local' and/or 'remote'" >&2; exit 2; }; done
+if [ -n "$AA" ]; then
+	[ -z "$WRITE" ] || { echo "-A (calibration) does not write docs" >&2; exit 2; }
+	BIN="" F=nats-always-B
+else
+	[ $# -eq 1 ] || usage
+	[ -x "$1" ] || { echo "not an executable: $1" >&2; exit 2; }
+	BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+	F=flotilla
+fi
+D=nats-default A=nats-always
+TARGETS=("$F" "$D" "$A")
+TO=${BENCH_TIMEOUT:-$((60 + N1 / 10 + N2 / 1000))}
+need() { command -v "$1" >/dev/null 2>&1 || { echo "missing tool: $1" >&2; exit 2; }; }
+for t in go curl python3 timeout; do need "$t"; done
+if [ -n "$FSYNC" ] && ! command -v strace >/dev/null 2>&1; then
+	log "-F: installing strace with apt-get"
+	if [ "$(id -u)" = 0 ]; then
+		timeout 300 apt-get install -y strace >&2 || { timeout 300 apt-get update >&2 && timeout 300 apt-get install -y strace >&2; }
+	else
+		timeout 300 sudo -n apt-get install -y strace >&2
+	fi
+	need strace
+fi
+
+NATS=${NATS_BIN:-$(nats_cli)}
+NATS_SERVER=${NATS_SERVER_BIN:-$(nats_server)}
+NV=$("$NATS" --version 2>&1 || true)
+SV=$("$NATS_SERVER" --version 2>&1 || true)
+SV=${SV#nats-server: }
+[ "$NV" = "$NATSCLI_VERSION" ] || { echo "nats CLI at $NATS is '$NV', need $NATSCLI_VERSION (never v0.5.1)" >&2; exit 2; }
+[[ $SV == *"$NATS_SERVER_VERSION"* ]] || log "WARNING: nats-server is '$SV', expected $NATS_SERVER_VERSION"
+
+TMP=$(mktemp -d /tmp/flotilla-benchjs.XXXXXX)
+OUT=${KEEP:-$TMP/out}
+mkdir -p "$OUT/logs"
+OUT=$(cd "$OUT" && pwd)
+RES="$OUT/results.tsv"
+FS="$OUT/fsync.tsv"
+printf 'target\tlocality\tscenario\trun\tmsgs_per_s\tp50_us\tp99_us\tclient_server\tstream_leader\tnote\tload1\tcommand\n' >"$RES"
+rm -f "$FS" "$OUT/failures.txt"
+
+declare -A KIND CPORT HPORT CDIR
+SRV_PIDS=() # nats-server processes (flotilla nodes are stopped through scripts/cluster.sh)
+FLOTILLA_DIRS=()
+cleanup() {
+	local rc=$? d f
+	for d in "${FLOTILLA_DIRS[@]}"; do
+		FLOTILLA_BIN=$BIN timeout 60 bash "$HERE/cluster.sh" stop -d "$d" >/dev/null 2>&1 || true
+		# belt and braces: a node whose pid file is still there and whose command line is ours
+		for f in "$d"/n*.pid; do
+			[ -f "$f" ] || continue
+			p=$(cat "$f")
+			if [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "--data-dir $d/"; then stop_pids "$p"; fi
+		done
+	done
+	[ ${#SRV_PIDS[@]} -gt 0 ] && stop_pids "${SRV_PIDS[@]}"
+	if [ -n "$KEEP" ]; then
+		for d in "$TMP"/*/; do
+			for f in "$d"*.log "$d"*.conf; do [ -f "$f" ] && cp "$f" "$OUT/logs/$(basename "$d").$(basename "$f")"; done
+		done 2>/dev/null || true
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# ---- targets ----
+start_flotilla() { # start_flotilla LABEL
+	local t=$1 d="$TMP/$1" base="" b i ok
+	for _ in $(seq 1 20); do
+		# below the ephemeral range (32768+) so that free_port picks for nats-server cannot collide
+		b=$((20000 + RANDOM % 6900)) ok=1
+		for i in 0 1 2; do
+			for p in $((b + i)) $((b + 2000 + i)) $((b + 3724 + i)) $((b + 4000 + i)); do port_free "$p" || ok=0; done
+		done
+		if [ $ok = 1 ]; then base=$b; break; fi
+	done
+	[ -n "$base" ] || { echo "no free port range for flotilla" >&2; return 1; }
+	mkdir -p "$d"
+	FLOTILLA_DIRS+=("$d")
+	if ! FLOTILLA_BIN=$BIN timeout 120 bash "$HERE/cluster.sh" start -n 3 -p "$base" -d "$d" -w 60 >"$TMP/$t.start.log" 2>&1; then
+		cat "$TMP/$t.start.log" >&2
+		for i in 1 2 3; do echo "--- $d/n$i.log (last 20 lines)" >&2; tail -20 "$d/n$i.log" >&2 || true; done
+		return 1
+	fi
+	KIND[$t]=flotilla CDIR[$t]=$d
+	for i in 1 2 3; do CPORT[$t/n$i]=$((base + i - 1)) HPORT[$t/n$i]=$((base + 4000 + i - 1)); done
+}
+
+start_nats() { # start_nats LABEL SYNC(default|always)
+	local t=$1 sync=$2 d="$TMP/$1" i routes="" cp rp
+	mkdir -p "$d"
+	for i in 1 2 3; do
+		cp=$(free_port) rp=$(free_port)
+		CPORT[$t/n$i]=$cp
+		eval "rp$i=$rp"
+		routes+="nats-route://127.0.0.1:$rp, "
+	done
+	routes=${routes%, }
+	for i in 1 2 3; do
+		rp=$(eval "echo \$rp$i")
+		{
+			echo "server_name: n$i"
+			echo "listen: 127.0.0.1:${CPORT[$t/n$i]}"
+			echo "jetstream {"
+			echo "  store_dir: \"$d/n$i\""
+			echo "  max_memory_store: 256MB"
+			echo "  max_file_store: 8GB"
+			[ "$sync" = always ] && echo "  sync_interval: always"
+			echo "}"
+			echo "cluster {"
+			echo "  name: bench"
+			echo "  listen: 127.0.0.1:$rp"
+			echo "  routes: [$routes]"
+			echo "}"
+		} >"$d/n$i.conf"
+		"$NATS_SERVER" -c "$d/n$i.conf" >"$d/n$i.log" 2>&1 &
+		SRV_PIDS+=($!)
+		eval "PID_${t//-/_}_$i=$!"
+	done
+	for i in 1 2 3; do wait_port 127.0.0.1 "${CPORT[$t/n$i]}" 30 || { tail -20 "$d/n$i.log" >&2; return 1; }; done
+	KIND[$t]=nats CDIR[$t]=$d
+}
+
+server_pids() { # server_pids LABEL -> the three server PIDs
+	local t=$1 i
+	if [ "${KIND[$t]}" = flotilla ]; then
+		cat "${CDIR[$t]}"/n[123].pid | tr '\n' ' '
+	else
+		for i in 1 2 3; do eval "printf '%s ' \$PID_${t//-/_}_$i"; done
+	fi
+}
+
+url() { echo "nats://127.0.0.1:${CPORT[$1/$2]}"; } # url LABEL NODE
+nb() { # nb LABEL NODE ARGS... (bounded nats CLI call)
+	local t=$1 n=$2
+	shift 2
+	timeout 60 "$NATS" -s "$(url "$t" "$n")" --no-context "$@"
+}
+stream_leader() { nb "$1" "$2" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -; }
+raft_leader() { # raft_leader LABEL: the Raft leader as seen by the first node that answers
+	local i l
+	for i in 1 2 3; do
+		l=$(curl -fsS --max-time 2 "http://127.0.0.1:${HPORT[$1/n$i]}/cluster/status" 2>/dev/null | python3 "$TOOL" raft-leader || true)
+		[ -n "$l" ] && [ "$l" != - ] && { echo "$l"; return 0; }
+	done
+	echo -
+}
+
+js_ready() { # js_ready LABEL: wait until an R3 file stream can be created
+	local t=$1 i
+	for ((i = 0; i < 120; i++)); do
+		if nb "$t" n1 stream add benchprobe --subjects benchprobe.x --storage file --replicas 3 --defaults >/dev/null 2>&1; then
+			nb "$t" n1 stream rm benchprobe -f >/dev/null 2>&1 || true
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "JetStream not ready on $t" >&2
+	return 1
+}
+
+log "starting the targets in $TMP"
+if [ -n "$AA" ]; then start_nats "$F" always; else start_flotilla "$F"; fi
+start_nats "$D" default
+start_nats "$A" always
+for t in "${TARGETS[@]}"; do js_ready "$t"; done
+log "ready: $(for t in "${TARGETS[@]}"; do printf '%s %s  ' "$t" "$(url "$t" n1)"; done)"
+
+# ---- one measurement ----
+FAILS=()
+load1() { cut -d' ' -f1 /proc/loadavg; }
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
+fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE
+	local t=$1 i
+	FAILS+=("$1 $2 $3 run $4: $5")
+	{
+		echo "---- $1 leader-$2 $3 run $4: $5"
+		echo "nats bench output ($(basename "$6")):"
+		tail -15 "$6" 2>/dev/null
+		if [ "${KIND[$t]}" = flotilla ]; then
+			for i in 1 2 3; do
+				echo "-- ${CDIR[$t]##*/}/n$i.log, last WARN/ERROR lines:"
+				grep -E '"level":"(warn|error)"|WARN|ERROR|panic' "${CDIR[$t]}/n$i.log" 2>/dev/null | tail -10
+			done
+		fi
+	} >>"$OUT/failures.txt"
+	log "FAIL $1 leader-$2 $3 run $4: $5"
+}
+
+# prepare TARGET LOC -> "CLIENT_NODE WANTED_LEADER": a fresh R3 stream whose leader is placed
+prepare() {
+	local t=$1 loc=$2 want client i l adm
+	if [ "${KIND[$t]}" = flotilla ]; then
+		adm=$(raft_leader "$t")
+		[ "$adm" = - ] && adm=n1
+	else
+		adm=n1
+	fi
+	nb "$t" "$adm" stream rm "$STREAM" -f >/dev/null 2>&1 || true
+	if nb "$t" "$adm" stream info "$STREAM" >/dev/null 2>&1; then log "WARNING: $t still has $STREAM after 'stream rm'"; fi
+	nb "$t" "$adm" bench js pub sync "$SUBJ" --create --replicas 3 --msgs 1 --no-progress >"$TMP/create.log" 2>&1 ||
+		{ log "$t: stream create failed: $(tail -3 "$TMP/create.log" | tr '\n' ' ')"; echo "- -"; return 0; }
+	if [ "${KIND[$t]}" = flotilla ]; then
+		# one Raft group: the stream leader is the Raft leader; the client picks its server
+		want=$(raft_leader "$t")
+		client=$want
+		if [ "$loc" = remote ]; then
+			for i in 1 2 3; do [ "n$i" != "$want" ] && { client=n$i; break; }; done
+		fi
+	else
+		client=n1 want=n1
+		[ "$loc" = remote ] && want=n2
+		for ((i = 0; i < 10; i++)); do
+			[ "$(stream_leader "$t" n1)" = "$want" ] && break
+			nb "$t" n1 stream cluster step-down "$STREAM" --preferred "$want" -f >/dev/null 2>&1 || true
+			sleep 1
+		done
+	fi
+	echo "$client $want"
+}
+
+measure() { # measure TARGET LOC SCEN RUN
+	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld note=ok
+	local args
+	case $sc in
+	js.pub.sync) args=(bench js pub sync "$SUBJ" --create --purge --replicas 3 --msgs "$N1" --no-progress) ;;
+	js.pub.async) args=(bench js pub async "$SUBJ" --create --purge --replicas 3 --batch 500 --msgs "$N2" --no-progress) ;;
+	js.pub.async.4clients) args=(bench js pub async "$SUBJ" --create --purge --replicas 3 --batch 500 --clients 4 --msgs "$N2" --no-progress) ;;
+	esac
+	read -r client want < <(prepare "$t" "$loc")
+	if [ "$client" = - ]; then
+		cp "$TMP/create.log" "$lf"
+		fail_note "$t" "$loc" "$sc" "$run" "could not create the stream" "$lf"
+		row "$t" "$loc" "$sc" "$run" FAIL NA NA - - "stream create failed" "$(load1)" "nats ${args[*]}"
+		return 0
+	fi
+	l0=$(stream_leader "$t" "$client")
+	ld=$(load1)
+	log "$t | leader-$loc | $sc | run $run | client on $client, stream leader $l0"
+	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context "${args[@]}" >"$lf" 2>&1 || rc=$?
+	l1=$(stream_leader "$t" "$client")
+	read -r r p50 p99 < <(python3 "$TOOL" parse "$lf")
+	if [ $rc -ne 0 ] || [ "$r" = NA ]; then
+		note="nats bench rc=$rc"
+		[ $rc -eq 124 ] && note="nats bench timed out after ${TO}s"
+		fail_note "$t" "$loc" "$sc" "$run" "$note" "$lf"
+		r=FAIL
+	elif [ "$l0" != "$want" ] || [ "$l1" != "$want" ]; then
+		note="stream leader $l0 before / $l1 after the run, wanted $want (not counted)"
+		log "$t: $note"
+	fi
+	row "$t" "$loc" "$sc" "$run" "$r" "$p50" "$p99" "$client" "$l1" "$note" "$ld" "nats ${args[*]}"
+	nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
+}
+
+START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+T0=$SECONDS
+SCENS=(js.pub.sync js.pub.async js.pub.async.4clients)
+k=0
+for ((run = 1; run <= RUNS; run++)); do
+	for loc in $LOCS; do
+		for sc in "${SCENS[@]}"; do
+			# rotate the order of the targets so that machine noise is spread over them
+			for j in 0 1 2; do measure "${TARGETS[$(((k + j) % 3))]}" "$loc" "$sc" "$run"; done
+			k=$((k + 1))
+		done
+	done
+done
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+ELAPSED=$((SECONDS - T0))
+
+# ---- optional fsync probe ----
+if [ -n "$FSYNC" ]; then
+	printf 'target\tmode\tmsgs\tfsync\tfdatasync\tsync_file_range\ttotal\tmsgs_per_sync\trate_under_strace\n' >"$FS"
+	for t in "${TARGETS[@]}"; do
+		for mode in sync async; do
+			n=$((N1 < 2000 ? N1 : 2000))
+			extra=()
+			if [ $mode = async ]; then n=$((N2 < 40000 ? N2 : 40000)) extra=(--batch 500); fi
+			read -r client want < <(prepare "$t" local)
+			[ "$client" = - ] && continue
+			lf="$OUT/logs/$t.fsync.$mode"
+			# shellcheck disable=SC2046
+			line=$(bash "$HERE/bench/fsynccount.sh" -p "$(server_pids "$t")" -n "$n" -t "$TO" -- \
+				"$NATS" -s "$(url "$t" "$client")" --no-context bench js pub $mode "$SUBJ" --create --purge --replicas 3 "${extra[@]}" --msgs "$n" --no-progress 2>"$lf" || true)
+			log "$t fsync probe ($mode, $n msgs): $line"
+			kv() { tr ' ' '\n' <<<"$line" | awk -F= -v k="$1" '$1==k {print $2}'; }
+			read -r rate _ < <(python3 "$TOOL" parse "$lf")
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "js pub $mode" "$n" "$(kv fsync)" "$(kv fdatasync)" \
+				"$(kv sync_file_range)" "$(kv total)" "$(kv msgs_per_sync)" "$rate" >>"$FS"
+			nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
+		done
+	done
+fi
+
+# ---- report ----
+TABLE=$(python3 "$TOOL" table "$RES" "${TARGETS[@]}")
+if [ -s "$FS" ]; then INTERP=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}" "$FS"); else INTERP=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}"); fi
+FSTABLE=""
+[ -s "$FS" ] && FSTABLE=$(python3 "$TOOL" fsync-table "$FS")
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
+fsys=$(df -T "$TMP" 2>/dev/null | awk 'NR==2 {print $2}' || true)
+if [ -n "$AA" ]; then FV="(A/A calibration: no flotilla)"; else FV=$("$BIN" version 2>/dev/null || "$BIN" --version 2>/dev/null || echo unknown); fi
+NOTES=""
+if [ ${#FAILS[@]} -gt 0 ]; then
+	NOTES+=$'\n\nFailed runs (not counted in the medians):\n'
+	for f in "${FAILS[@]}"; do NOTES+=$'\n'"- $f"; done
+fi
+moved=$(awk -F'\t' 'NR>1 && $5 != "FAIL" && $10 != "ok" {print "- " $1 " leader-" $2 " " $3 " run " $4 ": " $10}' "$RES")
+# 1-minute load average at the start of each measurement: this benchmark alone keeps about 3 processes
+# busy (client, stream leader, a follower), so more than CPUs + 3 means other work shared the machine
+read -r LMIN LMED LMAX < <(awk -F'\t' 'NR>1 {print $11}' "$RES" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s %s\n", a[1], a[int((NR+1)/2)], a[NR]; else print "? ? ?"}')
+[ -n "$moved" ] && NOTES+=$'\n\nRuns not counted because the stream leader was elsewhere:\n\n'"$moved"
+if awk -v a="${LOAD0%% *}" -v m="$LMED" -v n="$(nproc)" 'BEGIN { exit !(a > n || m > n + 3) }'; then
+	NOTES+=$'\n\n**The machine was busy** (1-minute load average above the CPU count before the run, or above CPUs + 3\nduring it): other work shared the CPUs,\n'
+	NOTES+="so these numbers are rough; rerun on a quiet machine before reading anything into small ratio changes."
+fi
+FSEC=""
+if [ -n "$FSTABLE" ]; then
+	FSEC=$(
+		cat <<EOF
+
+
+Sync calls of the three server processes of each cluster (\`-F\`: \`strace -c -f -e trace=fsync,fdatasync,sync_file_range\`
+attached to the servers, \`scripts/bench/fsynccount.sh\`) while one client publishes on the stream leader.
+strace stops every traced thread at each system call, so the rates in the last column are far below
+the table above; only the counts matter:
+
+$FSTABLE
+EOF
+	)
+fi
+ARGS="-r $RUNS -s $N1 -a $N2"
+[ "$LOCS" != "local remote" ] && ARGS+=" -L \"$LOCS\""
+[ -n "$FSYNC" ] && ARGS+=" -F"
+section() {
+	cat <<EOF
+### Publish to an R3 stream on three nodes
+
+Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` ($ELAPSED s). Three three-node
+clusters ran side by side on 127.0.0.1, each started fresh: **$F** (\`scripts/cluster.sh start -n 3\`),
+**$D** (nats-server, JetStream file store, default \`sync_interval\`: data is flushed to the OS on
+write and fsynced every 2 minutes) and **$A** (the same with \`sync_interval: always\`: fsync on
+every write). Flotilla acknowledges a publish once its Raft entry is committed, i.e. written and
+fsynced on a quorum (2 of 3 nodes), so **$A is the like-for-like durability comparison**; $D
+shows what nats-server does when it skips the fsync.
+
+Per run, placement and scenario the three targets were measured one after the other in rotating
+order; before each measurement the stream was deleted and created anew (R3, file storage) and its
+leader placed: *leader-local* = the client is connected to the server that leads the stream (for
+nats-server moved there with \`nats stream cluster step-down --preferred\`; Flotilla has one Raft
+group, so the client connects to the Raft leader), *leader-remote* = the client is connected to
+another server, which forwards every publish to the leader. Placement moves the numbers a lot,
+so compare leader-local with leader-local. Ratios are of the medians; above 1 means $F is faster.
+
+$TABLE
+
+In words (the ratios above, nothing more):
+
+$INTERP$FSEC$NOTES
+
+Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk, Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after, 1-minute load $LMIN - $LMAX (median $LMED) at the starts of the measurements. All nine servers and the client share the CPUs and the disk.
+Tools: \`nats\` CLI $NV, nats-server $SV, $FV.
+
+Commands (PORT = the client port of the server the client connects to):
+
+\`\`\`sh
+FLOTILLA_BIN=BINARY scripts/cluster.sh start -n 3 -p BASE -d TMP/flotilla    # + /cluster/status for leader_id
+nats-server -c n1.conf   # x3: listen 127.0.0.1, jetstream { store_dir, [sync_interval: always] }, cluster { routes to all 3 }
+# before each measurement: a fresh stream, leader placed
+nats -s nats://127.0.0.1:PORT --no-context stream rm $STREAM -f
+nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --replicas 3 --msgs 1 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context stream cluster step-down $STREAM --preferred n1 -f   # nats-server only
+# the measurements
+nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --purge --replicas 3 --msgs $N1 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --msgs $N2 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --clients 4 --msgs $N2 --no-progress
+\`\`\`
+EOF
+}
+SECTION=$(section)
+echo "$SECTION"
+echo "$SECTION" >"$OUT/summary.md"
+if [ -n "$WRITE" ]; then
+	[ -f "$DOC" ] || { echo "missing $DOC" >&2; exit 2; }
+	echo "$SECTION" | python3 "$SPLICE" splice "$DOC" '<!-- js-bench:start -->' '<!-- js-bench:end -->'
+	log "updated $DOC"
+fi
+[ -n "$KEEP" ] && log "results: $RES, logs: $OUT/logs/"
+if [ ${#FAILS[@]} -gt 0 ]; then
+	log "${#FAILS[@]} nats bench run(s) failed; details:"
+	cat "$OUT/failures.txt" >&2
+	exit 1
+fi
+exit 0

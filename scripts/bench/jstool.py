@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""jstool.py - helpers for scripts/bench-js.sh (adapted from the shared peer scripts' summarize.py).
+
+Usage:
+  jstool.py parse FILE
+      "RATE P50_US P99_US" from a `nats bench` v0.5.0 output (the aggregated line when there are
+      several clients); NA for what is missing.
+  jstool.py json-leader < stream-info.json       cluster.leader of `nats stream info --json`, or -
+  jstool.py raft-leader < cluster-status.json    leader_id of Flotilla's /cluster/status, or -
+  jstool.py strace-count FILE
+      "fsync=N fdatasync=N sync_file_range=N total=N" from an `strace -c` summary file.
+  jstool.py table RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS
+      Markdown: throughput table (median, min - max per target; ratios of the medians) and the
+      latency table of the synchronous publishes. Rows whose msgs_per_s is not a number (FAIL) or
+      whose note is not "ok" (e.g. the stream leader moved during the run) are not counted.
+  jstool.py interp RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS [FSYNC.tsv]
+      A bullet list that states the measured ratios (and, with FSYNC.tsv, the sync calls per
+      message) in words.
+  jstool.py fsync-table FSYNC.tsv
+      Markdown table of the fsync probe (-F).
+"""
+import csv
+import json
+import re
+import statistics
+import sys
+from collections import OrderedDict
+
+SCENARIOS = OrderedDict(
+    [
+        ("js.pub.sync", "`js pub sync`, 1 client"),
+        ("js.pub.async", "`js pub async --batch 500`, 1 client"),
+        ("js.pub.async.4clients", "`js pub async --batch 500`, 4 clients"),
+    ]
+)
+LOCALITIES = OrderedDict([("local", "leader-local"), ("remote", "leader-remote")])
+
+
+def num(x):
+    try:
+        return float(str(x).replace(",", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "-"
+    return f"{x:,.0f}{unit}"
+
+
+def cmd_parse(path):
+    try:
+        text = open(path, errors="replace").read()
+    except OSError:
+        print("NA NA NA")
+        return 0
+    rate = p50 = p99 = None
+    m = re.findall(r"aggregated stats: ([0-9,]+) msgs/sec", text)
+    if not m:
+        m = re.findall(r" stats: ([0-9,]+) msgs/sec", text)
+    if m:
+        rate = m[-1].replace(",", "")
+    # single client: "... P50: 1,772.69us ~ ..."; aggregated: "... | P50 174,893.83us | ..."
+    for key in ("P50", "P99"):
+        vals = re.findall(key + r":? ([0-9.,]+)us", text)
+        if vals:
+            v = vals[-1].replace(",", "")
+            if key == "P50":
+                p50 = v
+            else:
+                p99 = v
+    print(rate or "NA", p50 or "NA", p99 or "NA")
+    return 0
+
+
+def read_json_stdin():
+    try:
+        return json.load(sys.stdin)
+    except ValueError:
+        return None
+
+
+def cmd_json_leader():
+    d = read_json_stdin()
+    leader = None
+    if isinstance(d, dict):
+        leader = (d.get("cluster") or {}).get("leader")
+    print(leader or "-")
+    return 0
+
+
+def cmd_raft_leader():
+    d = read_json_stdin()
+    leader = d.get("leader_id") if isinstance(d, dict) else None
+    print(leader or "-")
+    return 0
+
+
+def cmd_strace_count(path):
+    counts = {"fsync": 0, "fdatasync": 0, "sync_file_range": 0}
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        f = line.split()
+        # "% time  seconds  usecs/call  calls  [errors]  syscall"
+        if len(f) >= 5 and f[-1] in counts and f[3].isdigit():
+            counts[f[-1]] = int(f[3])
+    total = sum(counts.values())
+    print(" ".join(f"{k}={v}" for k, v in counts.items()) + f" total={total}")
+    return 0
+
+
+def load(path):
+    rates, p50s, p99s, bad = {}, {}, {}, {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t"):
+            key = (row["target"], row["locality"], row["scenario"])
+            r = num(row["msgs_per_s"])
+            if r is None or row.get("note", "ok") != "ok":
+                bad.setdefault(key, []).append(row.get("note") or row["msgs_per_s"])
+                continue
+            rates.setdefault(key, []).append(r)
+            for k, store in (("p50_us", p50s), ("p99_us", p99s)):
+                v = num(row.get(k))
+                if v is not None:
+                    store.setdefault(key, []).append(v)
+    return rates, p50s, p99s, bad
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def cmd_table(path, targets):
+    rates, p50s, p99s, bad = load(path)
+    keys = set(rates) | set(bad)
+    runs_max = max((len(v) + len(bad.get(k, [])) for k, v in rates.items()), default=0)
+    f, d, a = targets
+
+    def cell(key):
+        xs = rates.get(key, [])
+        nb = len(bad.get(key, []))
+        if not xs:
+            return "failed" if nb else "-"
+        s = f"**{fmt(med(xs))}** ({fmt(min(xs))} - {fmt(max(xs))})"
+        if nb:
+            s += f" [{len(xs)} of {len(xs) + nb} runs]"
+        return s
+
+    def ratio(k1, k2):
+        m1, m2 = med(rates.get(k1, [])), med(rates.get(k2, []))
+        return f"**{m1 / m2:.2f}**" if m1 and m2 else "-"
+
+    hdr = ["scenario (128 B, R3, file)", "stream leader", f"{f} msgs/s", f"{d} msgs/s", f"{a} msgs/s",
+           f"{f} / {d}", f"{f} / {a}"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "|".join(["---", "---", "--:", "--:", "--:", "--:", "--:"]) + "|")
+    for s, sname in SCENARIOS.items():
+        for loc, lname in LOCALITIES.items():
+            if not any(k[1] == loc and k[2] == s for k in keys):
+                continue
+            kf, kd, ka = (f, loc, s), (d, loc, s), (a, loc, s)
+            print("| " + " | ".join([sname, lname, cell(kf), cell(kd), cell(ka), ratio(kf, kd), ratio(kf, ka)]) + " |")
+    print()
+    print(f"Medians of up to {runs_max} runs, min - max in brackets.")
+    print()
+    # latency of the synchronous publisher: one request/ack round trip per message
+    if any(k[2] == "js.pub.sync" for k in keys):
+        hdr = ["`js pub sync` latency per message", "stream leader"] + [f"{t} p50 / p99 us" for t in targets]
+        print("| " + " | ".join(hdr) + " |")
+        print("|" + "|".join(["---", "---", "--:", "--:", "--:"]) + "|")
+        for loc, lname in LOCALITIES.items():
+            if not any(k[1] == loc and k[2] == "js.pub.sync" for k in keys):
+                continue
+            cells = []
+            for t in targets:
+                k = (t, loc, "js.pub.sync")
+                cells.append(f"{fmt(med(p50s.get(k, [])))} / {fmt(med(p99s.get(k, [])))}")
+            print("| " + " | ".join(["median of the runs' P50 / P99", lname] + cells) + " |")
+    return 0
+
+
+def cmd_interp(path, targets, fsync_path=None):
+    rates, p50s, _, bad = load(path)
+    f, d, a = targets
+    out = []
+    for loc, lname in LOCALITIES.items():
+        parts = []
+        for s, sname in SCENARIOS.items():
+            mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
+            if mf is None and not bad.get((f, loc, s)):
+                continue
+            if mf is None:
+                parts.append(f"{sname}: {f} failed every run")
+                continue
+            r = []
+            if md:
+                r.append(f"{mf / md:.2f}x {d}")
+            if ma:
+                r.append(f"{mf / ma:.2f}x {a}")
+            parts.append(f"{sname}: {fmt(mf)} msgs/s = " + ", ".join(r))
+        if parts:
+            out.append(f"- {lname}: " + "; ".join(parts) + ".")
+    for loc, lname in LOCALITIES.items():
+        ps = [med(p50s.get((t, loc, "js.pub.sync"), [])) for t in targets]
+        if all(p is not None for p in ps):
+            out.append(f"- `js pub sync` median P50 per message, {lname}: " +
+                       ", ".join(f"{t} {fmt(p)} us" for t, p in zip(targets, ps)) + ".")
+    # what a follower costs: leader-remote / leader-local of each target
+    for s, sname in SCENARIOS.items():
+        cells = []
+        for t in targets:
+            ml, mr = med(rates.get((t, "local", s), [])), med(rates.get((t, "remote", s), []))
+            if ml and mr:
+                cells.append(f"{t} {mr / ml:.2f}")
+        if len(cells) == len(targets):
+            out.append(f"- Connected to a follower instead of the stream leader, {sname} keeps this share of its "
+                       "leader-local rate: " + ", ".join(cells) + ".")
+    if fsync_path:
+        try:
+            rows = list(csv.DictReader(open(fsync_path, newline=""), delimiter="\t"))
+        except OSError:
+            rows = []
+        per = {}
+        for r in rows:
+            n, tot = num(r["msgs"]), num(r["total"])
+            if n and tot is not None:
+                per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
+        cells = [f"{t} {per[(t, 'js pub sync')][0]:.1f}" for t in targets if (t, "js pub sync") in per]
+        if cells:
+            out.append("- Sync-to-disk calls per `js pub sync` message, all three nodes together: " + ", ".join(cells) + ".")
+        cells = [f"{t} {per[(t, 'js pub async')][1]:.1f}" for t in targets
+                 if (t, "js pub async") in per and per[(t, "js pub async")][1]]
+        if cells:
+            out.append("- Messages per sync-to-disk call with `js pub async` (group commit): " + ", ".join(cells) + ".")
+    nbad = sum(len(v) for k, v in bad.items())
+    if nbad:
+        out.append(f"- {nbad} run(s) were not counted (failed, or the stream leader was not where it "
+                   "should be); see the list below the table.")
+    print("\n".join(out))
+    return 0
+
+
+def cmd_fsync_table(path):
+    rows = list(csv.DictReader(open(path, newline=""), delimiter="\t"))
+    if not rows:
+        return 0
+    hdr = ["target", "probe (leader-local)", "msgs", "fsync", "fdatasync", "sync_file_range",
+           "msgs per sync call (all 3 nodes)", "msgs/s under strace"]
+    print("| " + " | ".join(hdr) + " |")
+    print("|" + "|".join(["---", "---"] + ["--:"] * 6) + "|")
+    for r in rows:
+        print("| " + " | ".join([r["target"], r["mode"], r["msgs"], r["fsync"], r["fdatasync"],
+                                 r["sync_file_range"], r["msgs_per_sync"], r["rate_under_strace"]]) + " |")
+    return 0
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "parse":
+        return cmd_parse(argv[2])
+    if len(argv) == 2 and argv[1] == "json-leader":
+        return cmd_json_leader()
+    if len(argv) == 2 and argv[1] == "raft-leader":
+        return cmd_raft_leader()
+    if len(argv) == 3 and argv[1] == "strace-count":
+        return cmd_strace_count(argv[2])
+    if len(argv) == 6 and argv[1] == "table":
+        return cmd_table(argv[2], argv[3:6])
+    if len(argv) in (6, 7) and argv[1] == "interp":
+        return cmd_interp(argv[2], argv[3:6], argv[6] if len(argv) == 7 else None)
+    if len(argv) == 3 and argv[1] == "fsync-table":
+        return cmd_fsync_table(argv[2])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

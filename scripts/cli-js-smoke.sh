@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# cli-js-smoke.sh BINARY - the stock `nats` CLI (natscli v0.5.0, schema
+# validation ON: NOVALIDATE is unset) against a local three-node cluster:
+# nats stream add/info/ls, nats pub -J, nats stream get/purge/rm, through a
+# follower. Exits non-zero on the first failure. 127.0.0.1 only, free ports,
+# temp dir removed at exit.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/lib.sh"
+
+BIN=$(cd "$(dirname "${1:?usage: cli-js-smoke.sh BINARY}")" && pwd)/$(basename "$1")
+NATS=${NATS_BIN:-$(nats_cli)}
+unset NOVALIDATE
+TMP=$(mktemp -d /tmp/flotilla-jssmoke.XXXXXX)
+BASE=$(( 20000 + RANDOM % 20000 ))
+cleanup() {
+	local rc=$?
+	FLOTILLA_BIN=$BIN bash "$HERE/cluster.sh" stop -d "$TMP/cluster" >/dev/null 2>&1 || true
+	if [ $rc -ne 0 ]; then
+		for f in "$TMP"/cluster/n*.log; do echo "--- $f (last 30 lines)" >&2; tail -30 "$f" >&2 || true; done
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+FLOTILLA_BIN=$BIN bash "$HERE/cluster.sh" start -n 3 -p "$BASE" -d "$TMP/cluster" >/dev/null
+
+# Talk to a follower: the API must be forwarded to the leader.
+leader=$(curl -fsS "http://127.0.0.1:$((BASE + 4000))/cluster/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])')
+port=$BASE
+for i in 1 2 3; do
+	if [ "n$i" != "$leader" ]; then port=$((BASE + i - 1)); break; fi
+done
+URL=nats://127.0.0.1:$port
+nats() { "$NATS" --no-context -s "$URL" "$@"; }
+pass() { echo "ok   $*"; }
+expect() { # expect PATTERN OUTPUT
+	grep -q -- "$1" <<<"$2" || { echo "expected '$1' in:"; echo "$2"; exit 1; }
+}
+
+out=$(nats stream add ORDERS --subjects 'orders.>' --defaults 2>&1)
+expect "Stream ORDERS was created" "$out"
+pass "nats stream add --defaults"
+out=$(nats stream add ORDERS --subjects 'orders.>' --defaults 2>&1)
+pass "nats stream add again (idempotent create)"
+
+for i in 1 2 3; do
+	out=$(nats pub -J orders.new "order $i" 2>&1)
+	expect "Sequence: $i" "$out"
+done
+pass "nats pub -J (3 acks, sequences 1..3)"
+
+out=$(nats stream info ORDERS 2>&1)
+expect "Messages: 3" "$out"
+pass "nats stream info"
+
+out=$(nats stream ls 2>&1)
+expect "ORDERS" "$out"
+out=$(nats stream ls -n 2>&1)
+expect "ORDERS" "$out"
+pass "nats stream ls / ls -n"
+
+out=$(nats stream get ORDERS 2 2>&1)
+expect "order 2" "$out"
+pass "nats stream get"
+
+out=$(nats pub -J nostream.here "x" 2>&1 || true)
+expect "no responders" "$(tr 'A-Z' 'a-z' <<<"$out")"
+pass "nats pub -J to a subject no stream captures"
+
+out=$(nats stream purge ORDERS -f 2>&1)
+out=$(nats stream info ORDERS 2>&1)
+expect "Messages: 0" "$out"
+pass "nats stream purge"
+
+out=$(nats stream rm ORDERS -f 2>&1)
+if nats stream info ORDERS >/dev/null 2>&1; then echo "stream still exists"; exit 1; fi
+pass "nats stream rm"
+
+echo "cli-js-smoke: 8 passed, 0 failed"
