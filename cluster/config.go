@@ -55,6 +55,10 @@ type Config struct {
 	CommitTimeout      time.Duration
 	SnapshotInterval   time.Duration
 	SnapshotThreshold  uint64
+	// TrailingLogs is how many entries stay in the log after a snapshot,
+	// so slightly lagging followers catch up from the log rather than a
+	// snapshot install (0 = raft's default, 10240).
+	TrailingLogs uint64
 	// Gossip timings; zero values take memberlist's LAN defaults.
 	GossipProbeInterval   time.Duration
 	GossipProbeTimeout    time.Duration

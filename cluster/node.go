@@ -183,6 +183,9 @@ func (n *Node) raftConfig() *raft.Config {
 	if n.cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = n.cfg.SnapshotThreshold
 	}
+	if n.cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = n.cfg.TrailingLogs
+	}
 	return rc
 }
 
@@ -239,6 +242,13 @@ func (n *Node) Barrier(ctx context.Context) error {
 // VerifyLeader confirms with a quorum that this node still leads.
 func (n *Node) VerifyLeader(ctx context.Context) error {
 	return translate("verify leader", n.raft.VerifyLeader().Error())
+}
+
+// Snapshot takes a snapshot now and compacts the log behind it (keeping
+// TrailingLogs entries); followers further behind then catch up by
+// installing the snapshot.
+func (n *Node) Snapshot() error {
+	return translate("snapshot", n.raft.Snapshot().Error())
 }
 
 // AppliedIndex is the last index applied to the state machine.

@@ -523,3 +523,11 @@ func (c *Cluster) RejoinEmpty(id string) *Node {
 	}
 	return c.RestartKeepJoin(id)
 }
+
+// ForceSnapshot makes node id take a snapshot now and compact its log.
+func (c *Cluster) ForceSnapshot(id string) {
+	c.t.Helper()
+	if err := c.ByID(id).Cluster.Snapshot(); err != nil {
+		c.t.Fatalf("snapshot %s: %v", id, err)
+	}
+}

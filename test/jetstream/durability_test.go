@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flotilla/flotilla/broker"
+	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/internal/testcluster"
 )
 
@@ -144,4 +145,31 @@ func waitStream(t *testing.T, n *testcluster.Node, name string) (*broker.StreamI
 		}
 		time.Sleep(20 * time.Millisecond) // polling a replica
 	}
+}
+
+// A follower that fell behind the leader's compacted log catches up by
+// installing a snapshot (the store file is shipped and swapped in).
+func TestDurability_FarBehindFollower_InstallsSnapshot(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, 3, testcluster.WithClients(), testcluster.WithConfig(func(_ int, cfg *cluster.Config) {
+		cfg.TrailingLogs = 5
+		cfg.SnapshotThreshold = 1 << 30 // only forced snapshots
+		cfg.SnapshotInterval = time.Hour
+	}))
+	_, js := connectJS(t, follower(t, c))
+	mustCreateStream(t, js, jetstream.StreamConfig{Name: "D4", Subjects: []string{"d4"}})
+	log := &ackLog{acks: map[uint64]string{}}
+	publishBurst(t, js, "d4", 20, log, nil)
+	lagger := c.Followers()[1]
+	c.Kill(lagger.ID)
+	publishBurst(t, js, "d4", 100, log, nil) // ~100 more entries the lagger misses
+	leader := c.WaitLeader()
+	c.ForceSnapshot(leader.ID)
+	for _, n := range c.Running() {
+		if n != leader {
+			c.ForceSnapshot(n.ID)
+		}
+	}
+	c.Restart(lagger.ID)
+	assertAcked(t, c, "D4", log)
 }

@@ -229,6 +229,40 @@ func TestJetStream_ExpectedHeadersAndLimits(t *testing.T) {
 	if _, err := js.Publish(ctx, "k.a", []byte("3")); code(err) != 10077 {
 		t.Fatalf("third message on k.a: %v, want 10077", err)
 	}
+
+	// max_msgs and max_bytes with discard new refuse; with discard old the
+	// oldest messages make room.
+	mustCreateStream(t, js, jetstream.StreamConfig{Name: "NEW", Subjects: []string{"new.>"}, MaxMsgs: 2, Discard: jetstream.DiscardNew})
+	mustCreateStream(t, js, jetstream.StreamConfig{Name: "BYTES", Subjects: []string{"bytes.>"}, MaxBytes: 100, Discard: jetstream.DiscardNew})
+	old := mustCreateStream(t, js, jetstream.StreamConfig{Name: "OLD", Subjects: []string{"old.>"}, MaxMsgs: 2})
+	for i := range 2 {
+		if _, err := js.Publish(ctx, "new.x", []byte("x")); err != nil {
+			t.Fatalf("new %d: %v", i, err)
+		}
+	}
+	if _, err := js.Publish(ctx, "new.x", []byte("x")); code(err) != 10077 {
+		t.Fatalf("max_msgs discard new: %v, want 10077", err)
+	}
+	if _, err := js.Publish(ctx, "bytes.x", make([]byte, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "bytes.x", make([]byte, 60)); code(err) != 10077 {
+		t.Fatalf("max_bytes discard new: %v, want 10077", err)
+	}
+	for i := range 5 {
+		if _, err := js.Publish(ctx, "old.x", body(i)); err != nil {
+			t.Fatalf("old %d: %v", i, err)
+		}
+	}
+	if info, _ := old.Info(ctx); info.State.Msgs != 2 || info.State.FirstSeq != 4 || info.State.LastSeq != 5 {
+		t.Fatalf("discard old kept %+v", info.State)
+	}
+	// Roll-ups need allow_rollup_hdrs.
+	rollup := nats.NewMsg("old.x")
+	rollup.Header.Set("Nats-Rollup", "sub")
+	if _, err := js.PublishMsg(ctx, rollup); err == nil {
+		t.Fatal("roll-up accepted on a stream without allow_rollup_hdrs")
+	}
 }
 
 func TestJetStream_KeyValueBasics(t *testing.T) {
@@ -274,5 +308,3 @@ func TestJetStream_KeyValueBasics(t *testing.T) {
 		t.Fatalf("get purged: %v (rev2 %d)", err, rev2)
 	}
 }
-
-var _ = nats.ErrTimeout
