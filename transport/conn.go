@@ -71,7 +71,6 @@ type conn struct {
 
 	// Read by other goroutines.
 	connected atomic.Bool  // CONNECT was accepted
-	ponged    atomic.Bool  // the first PONG is queued: async INFOs may follow
 	headers   atomic.Bool  // client understands HMSG
 	proto     atomic.Int32 // CONNECT protocol; async INFO only for >= 1
 	pingsOut  atomic.Int32
@@ -89,6 +88,7 @@ type conn struct {
 	outMsgs   int64  // messages in out, for metrics at flush time
 	outBytes  int64
 	stallCh   chan struct{} // closed when out drains below stallAt
+	ponged    bool          // a PONG after CONNECT is queued: async INFOs may follow
 	closed    bool          // nothing more may be queued
 	draining  bool          // the writer flushes what is queued, then closes
 	drainWhy  closeReason

@@ -203,8 +203,12 @@ func (c *conn) HandlePing() error {
 	if err := c.requireConnect(); err != nil {
 		return err
 	}
-	c.enqueue([]byte("PONG\r\n"))
-	c.ponged.Store(c.connected.Load())
+	connected := c.connected.Load()
+	c.enqueueIf(func() bool {
+		// Under outMu: from the PONG on, async INFOs may be queued.
+		c.ponged = c.ponged || connected
+		return true
+	}, []byte("PONG\r\n"))
 	return nil
 }
 

@@ -97,8 +97,15 @@ func appendMsg(b, subject []byte, sid string, reply, hdr, payload []byte) []byte
 // pending limit as deliveries. It reports false if the connection is closed
 // or turned out to be a slow consumer.
 func (c *conn) enqueue(p []byte) bool {
+	return c.enqueueIf(nil, p)
+}
+
+// enqueueIf queues p only if cond (checked under outMu) holds; nil means
+// always. It lets the handshake's PONG and the asynchronous INFOs be
+// ordered atomically: an INFO is queued only after the first PONG.
+func (c *conn) enqueueIf(cond func() bool, p []byte) bool {
 	c.outMu.Lock()
-	if c.closed {
+	if c.closed || (cond != nil && !cond()) {
 		c.outMu.Unlock()
 		return false
 	}
@@ -246,20 +253,23 @@ func (c *conn) drainClose(why closeReason) {
 	c.signal()
 }
 
+// pongSent reports (under outMu) whether the handshake's PONG is queued.
+func (c *conn) pongSent() bool { return c.ponged }
+
 // asyncInfo sends a fresh INFO (new connect_urls) to an established
 // client. Never before its first PONG: the handshake must see PONG first.
 func (c *conn) asyncInfo() {
-	if c.ponged.Load() && c.proto.Load() >= 1 {
-		c.enqueue(appendInfo(nil, c.s.info(c.id, hostOf(c.remote))))
+	if c.proto.Load() >= 1 {
+		c.enqueueIf(c.pongSent, appendInfo(nil, c.s.info(c.id, hostOf(c.remote))))
 	}
 }
 
 // lameDuck tells the client this node is going away, flushes and closes.
 func (c *conn) lameDuck() {
-	if c.ponged.Load() && c.proto.Load() >= 1 {
+	if c.proto.Load() >= 1 {
 		info := c.s.info(c.id, hostOf(c.remote))
 		info.LameDuckMode = true
-		c.enqueue(appendInfo(nil, info))
+		c.enqueueIf(c.pongSent, appendInfo(nil, info))
 	}
 	c.drainClose(closeServerShutdown)
 }
