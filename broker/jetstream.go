@@ -44,7 +44,6 @@ const (
 	pubTimeout     = 10 * time.Second // one forwarded batch, including an election
 	apiPrefix      = "$JS.API."
 	apiSubject     = apiPrefix + ">"
-	pubAckStreamNA = "no stream responded" // log text only
 )
 
 // JetStream serves the JetStream API subset and stores client publishes
