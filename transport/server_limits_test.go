@@ -395,7 +395,9 @@ func TestServer_ShutdownLeavesNoGoroutines(t *testing.T) {
 // consumer.
 func TestServer_Backpressure_PacesPublisher(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, func(c *Config) { c.MaxPayload = 64 << 10; c.MaxPending = 256 << 10 })
+	// The allowance leaves more than one 64 KiB read buffer of room above
+	// the stall threshold (3/4), since a publisher is paused between reads.
+	s := newTestServer(t, func(c *Config) { c.MaxPayload = 64 << 10; c.MaxPending = 1 << 20 })
 	sub := mustConnect(t, s.url)
 	ss := mustSubSync(t, sub, "paced")
 	if err := ss.SetPendingLimits(-1, -1); err != nil {
@@ -404,7 +406,7 @@ func TestServer_Backpressure_PacesPublisher(t *testing.T) {
 	mustFlush(t, sub)
 	pub := mustConnect(t, s.url)
 	payload := bytes.Repeat([]byte("p"), 1024)
-	const n = 20000 // 20 MiB through a 256 KiB allowance, unpaced by the client
+	const n = 20000 // 20 MiB through a 1 MiB allowance, unpaced by the client
 	for range n {
 		if err := pub.Publish("paced", payload); err != nil {
 			t.Fatal(err)
