@@ -250,18 +250,16 @@ log "ready: $(for t in "${TARGETS[@]}"; do printf '%s %s  ' "$t" "$(url "$t" n1)
 FAILS=()
 load1() { cut -d' ' -f1 /proc/loadavg; }
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
-fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE
+fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE [START END]
 	local t=$1 i
 	FAILS+=("$1 $2 $3 run $4: $5")
 	{
 		echo "---- $1 leader-$2 $3 run $4: $5"
 		echo "nats bench output ($(basename "$6")):"
 		tail -15 "$6" 2>/dev/null
-		if [ "${KIND[$t]}" = flotilla ]; then
-			for i in 1 2 3; do
-				echo "-- ${CDIR[$t]##*/}/n$i.log, last WARN/ERROR lines:"
-				grep -E '"level":"(warn|error)"|WARN|ERROR|panic' "${CDIR[$t]}/n$i.log" 2>/dev/null | tail -10
-			done
+		if [ "${KIND[$t]}" = flotilla ] && [ $# -ge 8 ]; then
+			echo "-- warn/error lines of the flotilla node logs from $7 to $8 (at most 40):"
+			python3 "$TOOL" logwindow "$7" "$8" "${CDIR[$t]}"/n[123].log 2>/dev/null | tail -40
 		fi
 	} >>"$OUT/failures.txt"
 	log "FAIL $1 leader-$2 $3 run $4: $5"
@@ -300,7 +298,7 @@ prepare() {
 }
 
 measure() { # measure TARGET LOC SCEN RUN
-	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld note=ok
+	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld ts0 ts1 note=ok
 	local args
 	case $sc in
 	js.pub.sync) args=(bench js pub sync "$SUBJ" --create --purge --replicas 3 --msgs "$N1" --no-progress) ;;
@@ -317,13 +315,15 @@ measure() { # measure TARGET LOC SCEN RUN
 	l0=$(stream_leader "$t" "$client")
 	ld=$(load1)
 	log "$t | leader-$loc | $sc | run $run | client on $client, stream leader $l0"
+	ts0=$(date -u +%FT%T.%3NZ)
 	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context "${args[@]}" >"$lf" 2>&1 || rc=$?
+	ts1=$(date -u +%FT%T.%3NZ)
 	l1=$(stream_leader "$t" "$client")
 	read -r r p50 p99 < <(python3 "$TOOL" parse "$lf")
 	if [ $rc -ne 0 ] || [ "$r" = NA ]; then
 		note="nats bench rc=$rc"
 		[ $rc -eq 124 ] && note="nats bench timed out after ${TO}s"
-		fail_note "$t" "$loc" "$sc" "$run" "$note" "$lf"
+		fail_note "$t" "$loc" "$sc" "$run" "$note" "$lf" "$ts0" "$ts1"
 		r=FAIL
 	elif [ "$l0" != "$want" ] || [ "$l1" != "$want" ]; then
 		note="stream leader $l0 before / $l1 after the run, wanted $want (not counted)"

@@ -18,6 +18,9 @@ Usage:
       message) in words.
   jstool.py fsync-table FSYNC.tsv
       Markdown table of the fsync probe (-F).
+  jstool.py logwindow START END FILE...
+      The warn/error/panic lines of Flotilla's JSON logs whose "ts" lies within START - 2 s and
+      END + 2 s (RFC 3339 UTC, e.g. 2026-11-29T03:29:26.534Z), prefixed by the file name.
 """
 import csv
 import json
@@ -229,7 +232,8 @@ def cmd_interp(path, targets, fsync_path=None):
             n, tot = num(r["msgs"]), num(r["total"])
             if n and tot is not None:
                 per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
-        cells = [f"{t} {per[(t, 'js pub sync')][0]:.1f}" for t in targets if (t, "js pub sync") in per]
+        cells = [f"{t} {per[(t, 'js pub sync')][0]:.1f} ({per[(t, 'js pub sync')][0] / 3:.1f} per node)"
+                 for t in targets if (t, "js pub sync") in per]
         if cells:
             out.append("- Sync-to-disk calls per `js pub sync` message, all three nodes together: " + ", ".join(cells) + ".")
         cells = [f"{t} {per[(t, 'js pub async')][1]:.1f}" for t in targets
@@ -258,6 +262,43 @@ def cmd_fsync_table(path):
     return 0
 
 
+def parse_ts(x):
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.strptime(x.rstrip("Z")[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        try:
+            return datetime.strptime(x.rstrip("Z")[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            return None
+
+
+def cmd_logwindow(start, end, files):
+    t0, t1 = parse_ts(start), parse_ts(end)
+    if t0 is None or t1 is None:
+        return 2
+    for path in files:
+        name = path.rsplit("/", 1)[-1]
+        try:
+            lines = open(path, errors="replace").read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                d = json.loads(line)
+            except ValueError:
+                if "panic" in line or "fatal" in line.lower():
+                    print(f"{name}: {line}")
+                continue
+            if not isinstance(d, dict) or str(d.get("level", "")).lower() not in ("warn", "error", "dpanic", "panic", "fatal"):
+                continue
+            ts = parse_ts(str(d.get("ts", "")))
+            if ts is not None and t0 - 2 <= ts <= t1 + 2:
+                print(f"{name}: {line}")
+    return 0
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "parse":
         return cmd_parse(argv[2])
@@ -271,6 +312,8 @@ def main(argv):
         return cmd_table(argv[2], argv[3:6])
     if len(argv) in (6, 7) and argv[1] == "interp":
         return cmd_interp(argv[2], argv[3:6], argv[6] if len(argv) == 7 else None)
+    if len(argv) >= 5 and argv[1] == "logwindow":
+        return cmd_logwindow(argv[2], argv[3], argv[4:])
     if len(argv) == 3 and argv[1] == "fsync-table":
         return cmd_fsync_table(argv[2])
     print(__doc__, file=sys.stderr)

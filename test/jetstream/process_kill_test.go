@@ -227,4 +227,3 @@ func readStream(t *testing.T, path, stream string) map[uint64]*broker.StoredMsg 
 	}
 	return out
 }
-
