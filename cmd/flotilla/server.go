@@ -118,7 +118,8 @@ func runServer(ctx context.Context, cfg serverConfig, logOut io.Writer) error {
 // together, in construction order.
 type node struct {
 	cfg      serverConfig
-	log      *zap.Logger
+	log      *zap.Logger // cmd's own lines ("server")
+	rootLog  *zap.Logger // handed to packages, which name their own
 	serverID string
 	started  time.Time
 
@@ -163,6 +164,7 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 	return &node{
 		cfg:       cfg,
 		log:       log.Named("server"),
+		rootLog:   log,
 		serverID:  id,
 		started:   time.Now(),
 		registry:  reg,
@@ -276,7 +278,7 @@ func (n *node) startCluster(httpAddr string) error {
 	cfg.DataDir = n.cfg.DataDir
 	cfg.ClientAddr = firstNonEmpty(n.cfg.Transport.AdvertiseAddr, n.transport.Addr().String())
 	cfg.HTTPAddr = firstNonEmpty(n.cfg.AdvertiseHTTPAddr, httpAddr)
-	c, err := cluster.New(cfg, n.fsm, n.metrics.Cluster, n.log)
+	c, err := cluster.New(cfg, n.fsm, n.metrics.Cluster, n.rootLog)
 	if err != nil {
 		return err
 	}
@@ -294,7 +296,7 @@ func (n *node) startCluster(httpAddr string) error {
 	n.transport.SetConnectURLs(clientURLs(c.Members()))
 	// Streams: the $JS.API responder and the capture of stream-bound
 	// publishes, executed on the leader through the cluster node.
-	n.jetstream = broker.NewJetStream(n.broker, n.fsm, c, n.log)
+	n.jetstream = broker.NewJetStream(n.broker, n.fsm, c, n.rootLog)
 	if err := n.jetstream.Start(); err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
