@@ -281,6 +281,7 @@ prepare() {
 	if [ "${KIND[$t]}" = flotilla ]; then
 		# one Raft group: the stream leader is the Raft leader; the client picks its server
 		want=$(raft_leader "$t")
+		[ "$want" = - ] && { log "$t: no Raft leader"; echo "- -"; return 0; }
 		client=$want
 		if [ "$loc" = remote ]; then
 			for i in 1 2 3; do [ "n$i" != "$want" ] && { client=n$i; break; }; done
@@ -308,8 +309,8 @@ measure() { # measure TARGET LOC SCEN RUN
 	read -r client want < <(prepare "$t" "$loc")
 	if [ "$client" = - ]; then
 		cp "$TMP/create.log" "$lf"
-		fail_note "$t" "$loc" "$sc" "$run" "could not create the stream" "$lf"
-		row "$t" "$loc" "$sc" "$run" FAIL NA NA - - "stream create failed" "$(load1)" "nats ${args[*]}"
+		fail_note "$t" "$loc" "$sc" "$run" "could not create the stream or find its leader" "$lf"
+		row "$t" "$loc" "$sc" "$run" FAIL NA NA - - "stream create failed or no leader" "$(load1)" "nats ${args[*]}"
 		return 0
 	fi
 	l0=$(stream_leader "$t" "$client")
@@ -333,9 +334,26 @@ measure() { # measure TARGET LOC SCEN RUN
 	nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
 }
 
+# CPU accounting (jiffies): the whole machine from /proc/stat; this benchmark = its servers (alive) +
+# this script and its reaped children (nats bench, curl, python). The rest is other work.
+cpu_machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; } # busy steal
+cpu_ours() {
+	local p s=0 v t
+	for t in "${TARGETS[@]}"; do
+		for p in $(server_pids "$t"); do
+			v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
+			s=$((s + ${v:-0}))
+		done
+	done
+	v=$(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' /proc/$$/stat)
+	echo $((s + v))
+}
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 T0=$SECONDS
+read -r CB0 CS0 < <(cpu_machine)
+CO0=$(cpu_ours)
+W0=$(date +%s.%N)
 SCENS=(js.pub.sync js.pub.async js.pub.async.4clients)
 k=0
 for ((run = 1; run <= RUNS; run++)); do
@@ -349,6 +367,13 @@ for ((run = 1; run <= RUNS; run++)); do
 done
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 ELAPSED=$((SECONDS - T0))
+read -r CB1 CS1 < <(cpu_machine)
+CO1=$(cpu_ours)
+W1=$(date +%s.%N)
+# shares of the machine's CPU time (all CPUs) during the measurements, in percent: ours other steal
+read -r PCT_OURS PCT_OTHER PCT_STEAL < <(awk -v b="$((CB1 - CB0))" -v o="$((CO1 - CO0))" -v st="$((CS1 - CS0))" \
+	-v w="$(awk -v a="$W0" -v b="$W1" 'BEGIN {print b - a}')" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
+	'BEGIN { t = w * hz * n; if (t <= 0) t = 1; x = (b - o) / t * 100; if (x < 0) x = 0; printf "%.0f %.0f %.0f\n", o / t * 100, x, st / t * 100 }')
 
 # ---- optional fsync probe ----
 if [ -n "$FSYNC" ]; then
@@ -382,6 +407,20 @@ FSTABLE=""
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
 fsys=$(df -T "$TMP" 2>/dev/null | awk 'NR==2 {print $2}' || true)
+# how many 4 KiB appends + fdatasync per second one thread gets from the disk the stores live on
+dsyncs=$(timeout 60 python3 -c '
+import os, sys, time
+p = sys.argv[1] + "/dsync.probe"
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+b = b"x" * 4096
+n, t0 = 0, time.monotonic()
+while time.monotonic() - t0 < 2:
+    os.write(fd, b)
+    os.fdatasync(fd)
+    n += 1
+print(f"{n / (time.monotonic() - t0):,.0f}")
+os.close(fd)
+os.unlink(p)' "$TMP" 2>/dev/null || echo "?")
 if [ -n "$AA" ]; then FV="(A/A calibration: no flotilla)"; else FV=$("$BIN" version 2>/dev/null || "$BIN" --version 2>/dev/null || echo unknown); fi
 NOTES=""
 if [ ${#FAILS[@]} -gt 0 ]; then
@@ -389,13 +428,13 @@ if [ ${#FAILS[@]} -gt 0 ]; then
 	for f in "${FAILS[@]}"; do NOTES+=$'\n'"- $f"; done
 fi
 moved=$(awk -F'\t' 'NR>1 && $5 != "FAIL" && $10 != "ok" {print "- " $1 " leader-" $2 " " $3 " run " $4 ": " $10}' "$RES")
-# 1-minute load average at the start of each measurement: this benchmark alone keeps about 3 processes
-# busy (client, stream leader, a follower), so more than CPUs + 3 means other work shared the machine
-read -r LMIN LMED LMAX < <(awk -F'\t' 'NR>1 {print $11}' "$RES" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s %s\n", a[1], a[int((NR+1)/2)], a[NR]; else print "? ? ?"}')
+# (the load average is no measure of other work here: threads waiting in fsync count as load)
+read -r LMIN LMAX < <(awk -F'\t' 'NR>1 {print $11}' "$RES" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s\n", a[1], a[NR]; else print "? ?"}')
 [ -n "$moved" ] && NOTES+=$'\n\nRuns not counted because the stream leader was elsewhere:\n\n'"$moved"
-if awk -v a="${LOAD0%% *}" -v m="$LMED" -v n="$(nproc)" 'BEGIN { exit !(a > n || m > n + 3) }'; then
-	NOTES+=$'\n\n**The machine was busy** (1-minute load average above the CPU count before the run, or above CPUs + 3\nduring it): other work shared the CPUs,\n'
-	NOTES+="so these numbers are rough; rerun on a quiet machine before reading anything into small ratio changes."
+if [ "$PCT_OTHER" -ge 15 ] || [ "$PCT_STEAL" -ge 15 ]; then
+	NOTES+=$'\n\n'"**The machine was busy**: other processes used $PCT_OTHER% of its CPU time during the measurements"
+	NOTES+=" (steal $PCT_STEAL%), so these numbers are rough; rerun on a quiet machine before reading anything into"
+	NOTES+=" small ratio changes."
 fi
 FSEC=""
 if [ -n "$FSTABLE" ]; then
@@ -441,7 +480,7 @@ In words (the ratios above, nothing more):
 
 $INTERP$FSEC$NOTES
 
-Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk, Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after, 1-minute load $LMIN - $LMAX (median $LMED) at the starts of the measurements. All nine servers and the client share the CPUs and the disk.
+Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk ($dsyncs appends+fdatasync/s of 4 KiB from one thread), Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after ($LMIN - $LMAX at the starts of the measurements; threads waiting in fsync count as load). Share of the machine's CPU time during the measurements: this benchmark (servers and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. All nine servers and the client share the CPUs and the disk.
 Tools: \`nats\` CLI $NV, nats-server $SV, $FV.
 
 Commands (PORT = the client port of the server the client connects to):
