@@ -186,10 +186,57 @@ def cmd_table(path, targets):
     return 0
 
 
+def summary(rates, p50s, targets, per):
+    """One paragraph: where the first target stands against the like-for-like third one."""
+    f, d, a = targets
+    rows = []
+    for s, sname in SCENARIOS.items():
+        for loc, lname in LOCALITIES.items():
+            mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
+            if mf and ma:
+                rows.append((mf / ma, mf / md if md else None, sname, lname))
+    if not rows:
+        return ""
+    lo, hi = min(rows), max(rows)
+    text = (f"Against {a}, the like-for-like durability setting, {f} reaches {lo[0]:.2f} to {hi[0]:.2f} of its "
+            f"throughput: least with {lo[2]} ({lo[3]}), most with {hi[2]} ({hi[3]}).")
+    pf, pa = med(p50s.get((f, "local", "js.pub.sync"), [])), med(p50s.get((a, "local", "js.pub.sync"), []))
+    if pf and pa:
+        text += (f" A single synchronous publisher waits for every acknowledgement, so its rate is the inverse of "
+                 f"the per-message latency: median P50 {fmt(pf)} us on {f} against {fmt(pa)} us on {a} (leader-local).")
+    sf, sa = per.get((f, "js pub sync")), per.get((a, "js pub sync"))
+    if sf and sa:
+        text += (f" In the fsync probe, {f}'s nodes made {sf[0] / 3:.1f} sync-to-disk calls each per synchronous "
+                 f"publish, {a}'s {sa[0] / 3:.1f}")
+        af, aa = per.get((f, "js pub async")), per.get((a, "js pub async"))
+        if af and aa and af[1] and aa[1]:
+            text += (f"; with async batches the calls are shared (group commit): {af[1]:.0f} messages per call "
+                     f"on {f}, {aa[1]:.0f} on {a}")
+        text += "."
+    ds = [r[1] for r in rows if r[1]]
+    if ds:
+        text += (f" {d}, which acknowledges before its data reaches the disk, is faster still: "
+                 f"{f} / {d} is {min(ds):.2f} to {max(ds):.2f}.")
+    return text
+
+
 def cmd_interp(path, targets, fsync_path=None):
     rates, p50s, _, bad = load(path)
     f, d, a = targets
+    per = {}
+    if fsync_path:
+        try:
+            frows = list(csv.DictReader(open(fsync_path, newline=""), delimiter="\t"))
+        except OSError:
+            frows = []
+        for r in frows:
+            n, tot = num(r["msgs"]), num(r["total"])
+            if n and tot is not None:
+                per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
     out = []
+    head = summary(rates, p50s, targets, per)
+    if head:
+        out += [head, ""]
     for loc, lname in LOCALITIES.items():
         parts = []
         for s, sname in SCENARIOS.items():
@@ -222,16 +269,7 @@ def cmd_interp(path, targets, fsync_path=None):
         if len(cells) == len(targets):
             out.append(f"- Connected to a follower instead of the stream leader, {sname} keeps this share of its "
                        "leader-local rate: " + ", ".join(cells) + ".")
-    if fsync_path:
-        try:
-            rows = list(csv.DictReader(open(fsync_path, newline=""), delimiter="\t"))
-        except OSError:
-            rows = []
-        per = {}
-        for r in rows:
-            n, tot = num(r["msgs"]), num(r["total"])
-            if n and tot is not None:
-                per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
+    if per:
         cells = [f"{t} {per[(t, 'js pub sync')][0]:.1f} ({per[(t, 'js pub sync')][0] / 3:.1f} per node)"
                  for t in targets if (t, "js pub sync") in per]
         if cells:

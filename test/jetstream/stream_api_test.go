@@ -75,6 +75,15 @@ func TestJetStream_StreamAPI_ThroughFollower(t *testing.T) {
 	if _, err := s.GetMsg(ctx, 99); !errors.Is(err, jetstream.ErrMsgNotFound) {
 		t.Fatalf("get 99: %v", err)
 	}
+	if err := s.DeleteMsg(ctx, 1); err != nil {
+		t.Fatalf("delete msg 1: %v", err)
+	}
+	if _, err := s.GetMsg(ctx, 1); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("get deleted msg 1: %v", err)
+	}
+	if info, _ := s.Info(ctx); info.State.Msgs != 4 || info.State.FirstSeq != 2 {
+		t.Fatalf("after deleting seq 1: %+v", info.State)
+	}
 
 	if _, err := js.UpdateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}, MaxMsgs: 3}); err != nil {
 		t.Fatalf("update: %v", err)
