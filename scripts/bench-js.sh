@@ -476,7 +476,7 @@ so compare leader-local with leader-local. Ratios are of the medians; above 1 me
 
 $TABLE
 
-In words (the ratios above, nothing more):
+Reading the numbers (generated from the tables above):
 
 $INTERP$FSEC$NOTES
 
