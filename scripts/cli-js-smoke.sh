@@ -12,7 +12,21 @@ BIN=$(cd "$(dirname "${1:?usage: cli-js-smoke.sh BINARY}")" && pwd)/$(basename "
 NATS=${NATS_BIN:-$(nats_cli)}
 unset NOVALIDATE
 TMP=$(mktemp -d /tmp/flotilla-jssmoke.XXXXXX)
-BASE=$(( 20000 + RANDOM % 20000 ))
+# cluster.sh uses BASE+0..2 (clients), +2000.. (cluster), +3724.. (gossip)
+# and +4000.. (http). Keep them all below the kernel's ephemeral port range
+# (outgoing connections take ports from there) and check they are free.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+eph_lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+BASE=""
+for _ in $(seq 1 20); do
+	b=$(( 10000 + RANDOM % (eph_lo - 10000 - 4010) ))
+	ok=1
+	for off in 0 1 2 2000 2001 2002 3724 3725 3726 4000 4001 4002; do
+		port_free $((b + off)) || { ok=0; break; }
+	done
+	[ $ok -eq 1 ] && { BASE=$b; break; }
+done
+[ -n "$BASE" ] || { echo "no free port range found" >&2; exit 1; }
 cleanup() {
 	local rc=$?
 	FLOTILLA_BIN=$BIN bash "$HERE/cluster.sh" stop -d "$TMP/cluster" >/dev/null 2>&1 || true
