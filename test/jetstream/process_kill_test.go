@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -31,15 +32,18 @@ type proc struct {
 	log                   *bytes.Buffer
 }
 
+// freePort picks a free 127.0.0.1 port (TCP and UDP, as gossip needs both)
+// below the kernel's ephemeral range, so that other tests' outgoing
+// connections cannot take it between this check and the node's bind.
 func freePort(t *testing.T) string {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		addr := l.Addr().String()
-		u, err := net.ListenPacket("udp", addr) // gossip needs UDP on the same port
+		u, err := net.ListenPacket("udp", addr)
 		l.Close()
 		if err == nil {
 			u.Close()
