@@ -19,14 +19,23 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// mustApply proposes a no-op on the leader and returns its index.
+// mustApplyNoop proposes a no-op on the leader and returns its index. On
+// a loaded machine leadership can move while it commits; a no-op is
+// harmless to repeat, so it retries on the new leader.
 func mustApplyNoop(t *testing.T, c *testcluster.Cluster) uint64 {
 	t.Helper()
-	leader := c.WaitLeader()
-	if _, err := leader.Cluster.Apply(ctxT(t, 5*time.Second), broker.EncodeCommand(broker.CmdNoop, nil)); err != nil {
-		t.Fatalf("apply: %v", err)
+	var err error
+	for range 5 {
+		leader := c.WaitLeader()
+		if _, err = leader.Cluster.Apply(ctxT(t, 5*time.Second), broker.EncodeCommand(broker.CmdNoop, nil)); err == nil {
+			return leader.Cluster.AppliedIndex()
+		}
+		if !errors.Is(err, cluster.ErrLeadershipLost) && !errors.Is(err, cluster.ErrNotLeader) {
+			break
+		}
 	}
-	return leader.Cluster.AppliedIndex()
+	t.Fatalf("apply: %v", err)
+	return 0
 }
 
 func TestCluster_BootstrapExpect_FormsOneConfiguration(t *testing.T) {

@@ -80,12 +80,12 @@ type Cluster struct {
 // loose enough for -race on a 2-core machine.
 func TestConfig() cluster.Config {
 	c := cluster.DefaultConfig()
-	c.HeartbeatTimeout = testutil.Scale(200 * time.Millisecond)
-	c.ElectionTimeout = testutil.Scale(200 * time.Millisecond)
-	c.LeaderLeaseTimeout = testutil.Scale(100 * time.Millisecond)
+	c.HeartbeatTimeout = testutil.Scale(300 * time.Millisecond)
+	c.ElectionTimeout = testutil.Scale(300 * time.Millisecond)
+	c.LeaderLeaseTimeout = testutil.Scale(150 * time.Millisecond)
 	c.CommitTimeout = 5 * time.Millisecond
-	c.GossipProbeInterval = testutil.Scale(100 * time.Millisecond)
-	c.GossipProbeTimeout = testutil.Scale(50 * time.Millisecond)
+	c.GossipProbeInterval = testutil.Scale(150 * time.Millisecond)
+	c.GossipProbeTimeout = testutil.Scale(100 * time.Millisecond)
 	c.GossipInterval = 30 * time.Millisecond
 	c.GossipSuspicionMult = 2
 	c.GossipDeadNodeReclaim = 200 * time.Millisecond
