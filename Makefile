@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test cli-js-smoke
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -57,6 +57,10 @@ fuzz:
 # Side-by-side throughput against nats-server with `nats bench` (not a test; see docs/benchmarks.md).
 bench: build
 	bash scripts/bench-core.sh ./$(BIN)
+
+# JetStream publish side by side: three-node Flotilla vs three-node nats-server (default and sync always).
+bench-js: build
+	bash scripts/bench-js.sh -r 3 ./$(BIN)
 
 # A FROM-scratch image from the static binary (no registry needed).
 image: build
