@@ -26,16 +26,8 @@ type Cluster struct {
 
 // NewCluster registers the cluster collectors on reg.
 func NewCluster(reg prometheus.Registerer) *Cluster {
-	g := func(name, help string) prometheus.Gauge {
-		c := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "cluster", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
-	f := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "cluster", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
+	g := func(name, help string) prometheus.Gauge { return gauge(reg, "cluster", name, help) }
+	f := func(name, help string) prometheus.Counter { return counter(reg, "cluster", name, help) }
 	c := &Cluster{
 		RaftState:       g("raft_state", "Raft state of this node: 0 follower, 1 candidate, 2 leader, 3 shutdown."),
 		IsLeader:        g("is_leader", "1 if this node is the Raft leader."),

@@ -49,17 +49,23 @@ type Transport struct {
 	Errors           *prometheus.CounterVec
 }
 
+// counter registers a flotilla_<subsystem>_<name> counter on reg.
+func counter(reg prometheus.Registerer, subsystem, name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help})
+	reg.MustRegister(c)
+	return c
+}
+
+// gauge registers a flotilla_<subsystem>_<name> gauge on reg.
+func gauge(reg prometheus.Registerer, subsystem, name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: subsystem, Name: name, Help: help})
+	reg.MustRegister(g)
+	return g
+}
+
 func newTransport(reg prometheus.Registerer) *Transport {
-	f := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Subsystem: "transport", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
-	g := func(name, help string) prometheus.Gauge {
-		c := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Subsystem: "transport", Name: name, Help: help})
-		reg.MustRegister(c)
-		return c
-	}
+	f := func(name, help string) prometheus.Counter { return counter(reg, "transport", name, help) }
+	g := func(name, help string) prometheus.Gauge { return gauge(reg, "transport", name, help) }
 	t := &Transport{
 		Connections:      g("connections", "Client connections currently open."),
 		ConnectionsTotal: f("connections_total", "Client connections accepted since start."),

@@ -282,18 +282,4 @@ nats -s nats://127.0.0.1:PORT --no-context bench pub SUBJ --msgs $MSGS --size $S
 \`\`\`
 EOF
 }
-SECTION=$(section)
-echo "$SECTION"
-echo "$SECTION" >"$OUT/summary.md"
-if [ -n "$WRITE" ]; then
-	[ -f "$DOC" ] || { echo "missing $DOC" >&2; exit 2; }
-	echo "$SECTION" | python3 "$TOOL" splice "$DOC" '<!-- core-bench:start -->' '<!-- core-bench:end -->'
-	log "updated $DOC"
-fi
-[ -n "$KEEP" ] && log "results: $RES, logs: $OUT/logs/"
-if [ ${#FAILS[@]} -gt 0 ]; then
-	log "${#FAILS[@]} nats bench run(s) failed; details:"
-	cat "$OUT/failures.txt" >&2
-	exit 1
-fi
-exit 0
+bench_finish "$(section)" "$TOOL" '<!-- core-bench:start -->' '<!-- core-bench:end -->'

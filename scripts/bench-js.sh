@@ -499,18 +499,4 @@ nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --p
 \`\`\`
 EOF
 }
-SECTION=$(section)
-echo "$SECTION"
-echo "$SECTION" >"$OUT/summary.md"
-if [ -n "$WRITE" ]; then
-	[ -f "$DOC" ] || { echo "missing $DOC" >&2; exit 2; }
-	echo "$SECTION" | python3 "$SPLICE" splice "$DOC" '<!-- js-bench:start -->' '<!-- js-bench:end -->'
-	log "updated $DOC"
-fi
-[ -n "$KEEP" ] && log "results: $RES, logs: $OUT/logs/"
-if [ ${#FAILS[@]} -gt 0 ]; then
-	log "${#FAILS[@]} nats bench run(s) failed; details:"
-	cat "$OUT/failures.txt" >&2
-	exit 1
-fi
-exit 0
+bench_finish "$(section)" "$SPLICE" '<!-- js-bench:start -->' '<!-- js-bench:end -->'

@@ -61,3 +61,25 @@ stop_pids() {
 		wait "$p" 2>/dev/null || true
 	done
 }
+
+# bench_finish SECTION SPLICE_TOOL START_MARKER END_MARKER: prints the
+# markdown SECTION, saves it to $OUT/summary.md, splices it into $DOC between
+# the markers when $WRITE is set, and exits 1 if any run in FAILS failed.
+# Uses the caller's OUT, WRITE, DOC, KEEP, RES and FAILS.
+bench_finish() {
+	local section=$1 tool=$2 start=$3 end=$4
+	echo "$section"
+	echo "$section" >"$OUT/summary.md"
+	if [ -n "$WRITE" ]; then
+		[ -f "$DOC" ] || { echo "missing $DOC" >&2; exit 2; }
+		echo "$section" | python3 "$tool" splice "$DOC" "$start" "$end"
+		log "updated $DOC"
+	fi
+	[ -n "$KEEP" ] && log "results: $RES, logs: $OUT/logs/"
+	if [ ${#FAILS[@]} -gt 0 ]; then
+		log "${#FAILS[@]} nats bench run(s) failed; details:"
+		cat "$OUT/failures.txt" >&2
+		exit 1
+	fi
+	exit 0
+}
