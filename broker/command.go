@@ -35,6 +35,14 @@ const (
 	CmdPublishBatch CommandType = 7
 	// CmdExpire removes messages and dedup ids that aged out.
 	CmdExpire CommandType = 8
+	// CmdConsumerCreate creates or updates a consumer (consumer_codec.go
+	// has the bodies of this and the following consumer commands).
+	CmdConsumerCreate CommandType = 9
+	// CmdConsumerDelete deletes a consumer and its state.
+	CmdConsumerDelete CommandType = 10
+	// CmdConsumerOps records a batch of deliveries and acks decided by
+	// the leader's delivery engine.
+	CmdConsumerOps CommandType = 11
 
 	cmdOptionalBit CommandType = 0x80
 )
@@ -57,6 +65,12 @@ func (t CommandType) String() string {
 		return "publish_batch"
 	case CmdExpire:
 		return "expire"
+	case CmdConsumerCreate:
+		return "consumer_create"
+	case CmdConsumerDelete:
+		return "consumer_delete"
+	case CmdConsumerOps:
+		return "consumer_ops"
 	default:
 		return fmt.Sprintf("unknown(%d)", byte(t))
 	}

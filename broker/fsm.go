@@ -26,6 +26,18 @@ type FSM struct {
 	log   *zap.Logger
 	cat   atomic.Pointer[catalog]
 	ac    applyCtx // reused by every ApplyBatch
+	hook  atomic.Pointer[func()]
+}
+
+// SetApplyHook installs a function called after every committed batch
+// (nil removes it): the consumer engine wakes up to deliver new messages.
+// It must not block.
+func (f *FSM) SetApplyHook(h func()) {
+	if h == nil {
+		f.hook.Store(nil)
+		return
+	}
+	f.hook.Store(&h)
 }
 
 var _ cluster.StateMachine = (*FSM)(nil)
@@ -91,6 +103,9 @@ func (f *FSM) ApplyBatch(entries []cluster.Entry) []any {
 	if ac.catChanged {
 		f.cat.Store(ac.cat) // only once committed: readers never see uncommitted streams
 	}
+	if h := f.hook.Load(); h != nil {
+		(*h)()
+	}
 	return results
 }
 
@@ -117,6 +132,12 @@ func (f *FSM) apply(ac *applyCtx, e cluster.Entry) (any, error) {
 		return f.applyPublishBatch(ac, e.Index, body)
 	case CmdExpire:
 		return f.applyExpire(ac, e.Index, body)
+	case CmdConsumerCreate:
+		return f.applyConsumerCreate(ac, e.Index, body)
+	case CmdConsumerDelete:
+		return f.applyConsumerDelete(ac, e.Index, body)
+	case CmdConsumerOps:
+		return f.applyConsumerOps(ac, e.Index, body)
 	default:
 		if t&cmdOptionalBit != 0 {
 			f.log.Warn("ignoring unknown optional command", zap.Uint64("raft_index", e.Index), zap.Stringer("cmd_type", t))

@@ -17,6 +17,7 @@ type Raft interface {
 	Apply(ctx context.Context, cmd []byte) (any, error)
 	Forward(ctx context.Context, kind string, req []byte) ([]byte, error)
 	HandleForward(kind string, h cluster.ForwardHandler)
+	Barrier(ctx context.Context) error
 	AppliedIndex() uint64
 	Leader() (id, addr string)
 	IsLeader() bool
@@ -56,9 +57,13 @@ type JetStream struct {
 	raft Raft
 	log  *zap.Logger
 
+	eng    *engine
 	apiSub *Subscription
+	ackSub *Subscription
+	fcSub  *Subscription
 	apiQ   chan apiRequest
 	pubQ   chan *pendingPub
+	ackQ   chan ackItem
 	stop   chan struct{}
 	once   sync.Once
 	wg     sync.WaitGroup
@@ -66,15 +71,18 @@ type JetStream struct {
 
 // NewJetStream returns the service; Start registers it.
 func NewJetStream(b *Broker, fsm *FSM, r Raft, log *zap.Logger) *JetStream {
-	return &JetStream{
+	js := &JetStream{
 		b:    b,
 		fsm:  fsm,
 		raft: r,
 		log:  log.Named("jetstream"),
 		apiQ: make(chan apiRequest, apiQueue),
 		pubQ: make(chan *pendingPub, pubQueue),
+		ackQ: make(chan ackItem, ackQueue),
 		stop: make(chan struct{}),
 	}
+	js.eng = newEngine(js)
+	return js
 }
 
 // Start registers the leader-side handlers, the local $JS.API.> responder
@@ -82,16 +90,24 @@ func NewJetStream(b *Broker, fsm *FSM, r Raft, log *zap.Logger) *JetStream {
 func (js *JetStream) Start() error {
 	js.raft.HandleForward(forwardJSAPI, js.leaderAPI)
 	js.raft.HandleForward(forwardJSPub, js.leaderPublish)
+	js.raft.HandleForward(forwardJSAck, js.leaderAck)
 	js.apiSub = &Subscription{Subject: apiSubject, SID: "jsapi", Client: apiSubscriber{js}, Local: true}
-	if err := js.b.Subscribe(js.apiSub); err != nil {
-		return fmt.Errorf("subscribe %s: %w", apiSubject, err)
+	js.ackSub = &Subscription{Subject: ackSubject, SID: "jsack", Client: ackSubscriber{js}, Local: true}
+	js.fcSub = &Subscription{Subject: fcSubject, SID: "jsfc", Client: ackSubscriber{js}, Local: true}
+	for _, sub := range []*Subscription{js.apiSub, js.ackSub, js.fcSub} {
+		if err := js.b.Subscribe(sub); err != nil {
+			return fmt.Errorf("subscribe %s: %w", sub.Subject, err)
+		}
 	}
+	js.fsm.SetApplyHook(js.eng.wake)
 	js.b.SetCapturer(js)
-	js.wg.Add(apiWorkers + 2)
+	js.wg.Add(apiWorkers + 4)
 	for range apiWorkers {
 		go js.apiWorker()
 	}
 	go js.pubWorker()
+	go js.ackWorker()
+	go js.eng.run()
 	go js.expireLoop()
 	return nil
 }
@@ -100,8 +116,11 @@ func (js *JetStream) Start() error {
 func (js *JetStream) Shutdown() {
 	js.once.Do(func() {
 		js.b.SetCapturer(nil)
-		if js.apiSub != nil {
-			js.b.Unsubscribe(js.apiSub)
+		js.fsm.SetApplyHook(nil)
+		for _, sub := range []*Subscription{js.apiSub, js.ackSub, js.fcSub} {
+			if sub != nil {
+				js.b.Unsubscribe(sub)
+			}
 		}
 		close(js.stop)
 		js.wg.Wait()

@@ -54,9 +54,14 @@ func (js *JetStream) apiWorker() {
 func (js *JetStream) serveAPI(req apiRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
-	resp, err := js.raft.Forward(ctx, forwardJSAPI, encodeAPIRequest(req.subject, req.body))
+	resp, err := js.raft.Forward(ctx, forwardJSAPI, encodeAPIRequest(req.subject, req.reply, req.body))
 	if err != nil {
 		js.log.Warn("jetstream api request failed", zap.String("subject", req.subject), zap.Error(err))
+		if op, _ := splitAPISubject(req.subject); op == "CONSUMER.MSG.NEXT" {
+			// A pull request's inbox takes status messages, not JSON.
+			js.sendStatus(req.reply, StatusConflict(StatusTextLeadershipChange, 0, 0, false))
+			return
+		}
 		js.respond(req.reply, errorResponse(apiType(req.subject), ErrClusterUnavailable()))
 		return
 	}
@@ -64,23 +69,41 @@ func (js *JetStream) serveAPI(req apiRequest) {
 		js.log.Error("short jetstream api response", zap.String("subject", req.subject))
 		return
 	}
+	if len(resp) == 8 {
+		return // answered by the leader directly (pull requests)
+	}
 	js.waitApplied(binary.BigEndian.Uint64(resp))
 	js.respond(req.reply, resp[8:])
 }
 
-func encodeAPIRequest(subject string, body []byte) []byte {
-	b := make([]byte, 0, 2+len(subject)+len(body))
+// API request wire format (node to leader): uint16-length-prefixed
+// subject and reply, then the body.
+func encodeAPIRequest(subject, reply string, body []byte) []byte {
+	b := make([]byte, 0, 4+len(subject)+len(reply)+len(body))
 	b = binary.BigEndian.AppendUint16(b, uint16(len(subject)))
 	b = append(b, subject...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(reply)))
+	b = append(b, reply...)
 	return append(b, body...)
 }
 
-func decodeAPIRequest(b []byte) (string, []byte, error) {
-	if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
-		return "", nil, errShortAPIRequest
+func decodeAPIRequest(b []byte) (subject, reply string, body []byte, err error) {
+	take := func() (string, bool) {
+		if len(b) < 2 || len(b) < 2+int(binary.BigEndian.Uint16(b)) {
+			return "", false
+		}
+		n := int(binary.BigEndian.Uint16(b))
+		s := string(b[2 : 2+n])
+		b = b[2+n:]
+		return s, true
 	}
-	n := int(binary.BigEndian.Uint16(b))
-	return string(b[2 : 2+n]), b[2+n:], nil
+	var ok1, ok2 bool
+	subject, ok1 = take()
+	reply, ok2 = take()
+	if !ok1 || !ok2 {
+		return "", "", nil, errShortAPIRequest
+	}
+	return subject, reply, b, nil
 }
 
 var errShortAPIRequest = errors.New("short jetstream api request")
@@ -91,11 +114,11 @@ func (js *JetStream) leaderAPI(ctx context.Context, req []byte) ([]byte, error) 
 	if !js.raft.IsLeader() {
 		return nil, cluster.ErrNotLeader
 	}
-	subject, body, err := decodeAPIRequest(req)
+	subject, reply, body, err := decodeAPIRequest(req)
 	if err != nil {
 		return nil, err
 	}
-	out, err := js.execAPI(ctx, subject, body)
+	out, err := js.execAPI(ctx, subject, reply, body)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +127,7 @@ func (js *JetStream) leaderAPI(ctx context.Context, req []byte) ([]byte, error) 
 }
 
 // execAPI is the one switch over API operations.
-func (js *JetStream) execAPI(ctx context.Context, subject string, body []byte) ([]byte, error) {
+func (js *JetStream) execAPI(ctx context.Context, subject, reply string, body []byte) ([]byte, error) {
 	op, arg := splitAPISubject(subject)
 	typ := apiType(subject)
 	switch op {
@@ -122,6 +145,18 @@ func (js *JetStream) execAPI(ctx context.Context, subject string, body []byte) (
 		return js.streamList(typ, body), nil
 	case "STREAM.DELETE":
 		return js.streamDelete(ctx, typ, arg)
+	case "CONSUMER.CREATE", "CONSUMER.DURABLE.CREATE":
+		return js.consumerCreate(ctx, typ, op, arg, body)
+	case "CONSUMER.INFO":
+		return js.consumerInfo(typ, arg)
+	case "CONSUMER.DELETE":
+		return js.consumerDelete(ctx, typ, arg)
+	case "CONSUMER.NAMES":
+		return js.consumerNames(typ, arg, body, false)
+	case "CONSUMER.LIST":
+		return js.consumerNames(typ, arg, body, true)
+	case "CONSUMER.MSG.NEXT":
+		return js.consumerNext(arg, reply, body)
 	case "STREAM.PURGE":
 		return js.streamPurge(ctx, typ, arg, body)
 	case "STREAM.MSG.GET":
@@ -138,7 +173,9 @@ func (js *JetStream) execAPI(ctx context.Context, subject string, body []byte) (
 func splitAPISubject(subject string) (op, arg string) {
 	rest := strings.TrimPrefix(subject, apiPrefix)
 	for _, known := range []string{"STREAM.MSG.DELETE", "STREAM.MSG.GET", "STREAM.CREATE", "STREAM.UPDATE", "STREAM.INFO",
-		"STREAM.DELETE", "STREAM.PURGE", "STREAM.NAMES", "STREAM.LIST", "INFO"} {
+		"STREAM.DELETE", "STREAM.PURGE", "STREAM.NAMES", "STREAM.LIST", "INFO",
+		"CONSUMER.DURABLE.CREATE", "CONSUMER.CREATE", "CONSUMER.INFO", "CONSUMER.DELETE", "CONSUMER.NAMES",
+		"CONSUMER.LIST", "CONSUMER.MSG.NEXT"} {
 		if rest == known {
 			return known, ""
 		}
@@ -157,6 +194,9 @@ func apiType(subject string) string {
 		"STREAM.INFO": "stream_info_response", "STREAM.NAMES": "stream_names_response", "STREAM.LIST": "stream_list_response",
 		"STREAM.DELETE": "stream_delete_response", "STREAM.PURGE": "stream_purge_response",
 		"STREAM.MSG.GET": "stream_msg_get_response", "STREAM.MSG.DELETE": "stream_msg_delete_response",
+		"CONSUMER.CREATE": "consumer_create_response", "CONSUMER.DURABLE.CREATE": "consumer_create_response",
+		"CONSUMER.INFO": "consumer_info_response", "CONSUMER.DELETE": "consumer_delete_response",
+		"CONSUMER.NAMES": "consumer_names_response", "CONSUMER.LIST": "consumer_list_response",
 	}[op]
 	if name == "" {
 		name = "error_response"
@@ -216,12 +256,14 @@ func (js *JetStream) decorate(info *StreamInfo) *StreamInfo {
 func (js *JetStream) accountInfo(typ string) []byte {
 	streams := js.fsm.Streams()
 	var storage uint64
+	consumers := 0
 	for _, s := range streams {
 		storage += s.State.Bytes
+		consumers += s.State.Consumers
 	}
 	return okResponse(typ, map[string]any{
 		"memory": 0, "storage": storage, "reserved_memory": 0, "reserved_storage": 0,
-		"streams": len(streams), "consumers": 0,
+		"streams": len(streams), "consumers": consumers,
 		"limits": map[string]any{
 			"max_memory": -1, "max_storage": -1, "max_streams": -1, "max_consumers": -1,
 			"max_ack_pending": -1, "memory_max_stream_bytes": -1, "storage_max_stream_bytes": -1,
@@ -345,6 +387,9 @@ func (js *JetStream) streamDelete(ctx context.Context, typ, name string) ([]byte
 	if e, ok := res.(*APIError); ok && e != nil {
 		return errorResponse(typ, e), nil
 	}
+	js.eng.mu.Lock()
+	js.eng.removeStreamLocked(name)
+	js.eng.mu.Unlock()
 	return okResponse(typ, map[string]any{"success": true}), nil
 }
 

@@ -10,6 +10,11 @@ import "sync/atomic"
 type Message struct {
 	// Subject is the literal subject the message was published to.
 	Subject []byte
+	// Target, when set, is the subject the message is delivered to
+	// instead of Subject, which subscribers still see on the MSG line:
+	// JetStream sends a stored message to a pull request's inbox or a
+	// push consumer's deliver subject this way.
+	Target []byte
 	// Reply is the optional reply subject (empty when none).
 	Reply []byte
 	// Header is the raw NATS header block ("NATS/1.0\r\n...\r\n\r\n"),
@@ -26,6 +31,14 @@ type Message struct {
 	// Publisher, when set, lets a subscriber whose buffer is filling up
 	// slow the publisher down briefly (see Backpressure).
 	Publisher Backpressure
+}
+
+// deliverTo is the subject subscriptions are matched against.
+func (m *Message) deliverTo() []byte {
+	if m.Target != nil {
+		return m.Target
+	}
+	return m.Subject
 }
 
 // Backpressure is implemented by a publishing connection. A subscriber

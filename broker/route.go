@@ -549,7 +549,7 @@ func (b *Broker) publishRouted(mesh Mesh, peers []*remotePeer, lr *MatchResult, 
 		if index == nil {
 			continue
 		}
-		r := index.Match(m.Subject)
+		r := index.Match(m.deliverTo())
 		if len(r.Plain) == 0 && len(r.Queues) == 0 {
 			continue
 		}
@@ -718,8 +718,8 @@ func (b *Broker) handleRouteMsg(from string, body []byte) {
 	// No Origin: echo suppression only concerns the publisher's own node.
 	// No Publisher: a peer's read goroutine must never be stalled by one
 	// slow subscriber.
-	*m = Message{Subject: rm.Subject, Reply: rm.Reply, Header: rm.Header, Payload: rm.Payload}
-	lr := b.subs.Match(m.Subject)
+	*m = Message{Subject: rm.Subject, Target: rm.Target, Reply: rm.Reply, Header: rm.Header, Payload: rm.Payload}
+	lr := b.subs.Match(m.deliverTo())
 	for _, sub := range lr.Plain {
 		b.deliver(sub, m)
 	}

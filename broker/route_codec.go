@@ -31,7 +31,8 @@ import (
 //
 // Message frame (kindRouteMsg):
 //
-//	version   u8
+//	version   u8  (routeCodecVersion, or routeTargetVersion followed by
+//	target    uvarint len + bytes (non-empty): Message.Target)
 //	subject   uvarint len + bytes (non-empty)
 //	reply     uvarint len + bytes
 //	header    uvarint len + bytes (0 = no header)
@@ -48,6 +49,9 @@ const (
 	kindRouteMsg = cluster.FirstUserKind + 1
 
 	routeCodecVersion byte = 1
+	// routeTargetVersion marks a message frame that carries a delivery
+	// target (Message.Target) before its subject.
+	routeTargetVersion byte = 2
 )
 
 // Interest frame flags.
@@ -88,6 +92,7 @@ type interestFrame struct {
 
 // routeMsg is a decoded message frame. Its slices alias the frame body.
 type routeMsg struct {
+	Target  []byte // nil unless the frame has a delivery target
 	Subject []byte
 	Reply   []byte
 	Header  []byte // nil when the message has no header
@@ -152,7 +157,12 @@ func decodeInterest(body []byte) (interestFrame, error) {
 // appendRouteMsg appends a message frame without its queue list; append the
 // queue names with appendRouteQueue.
 func appendRouteMsg(dst []byte, m *Message) []byte {
-	dst = append(dst, routeCodecVersion)
+	if m.Target != nil {
+		dst = append(dst, routeTargetVersion)
+		dst = appendBytes(dst, m.Target)
+	} else {
+		dst = append(dst, routeCodecVersion)
+	}
 	dst = appendBytes(dst, m.Subject)
 	dst = appendBytes(dst, m.Reply)
 	dst = appendBytes(dst, m.Header)
@@ -171,11 +181,20 @@ func decodeRouteMsg(body []byte, rm *routeMsg) error {
 	if len(body) < 1 {
 		return fmt.Errorf("%w: empty message frame", errBadRouteFrame)
 	}
-	if body[0] != routeCodecVersion {
-		return fmt.Errorf("%w: version %d", errBadRouteFrame, body[0])
-	}
 	rest := body[1:]
 	var err error
+	switch body[0] {
+	case routeCodecVersion:
+	case routeTargetVersion:
+		if rm.Target, rest, err = readBytes(rest); err != nil {
+			return fmt.Errorf("message target: %w", err)
+		}
+		if len(rm.Target) == 0 {
+			return fmt.Errorf("%w: empty message target", errBadRouteFrame)
+		}
+	default:
+		return fmt.Errorf("%w: version %d", errBadRouteFrame, body[0])
+	}
 	if rm.Subject, rest, err = readBytes(rest); err != nil {
 		return fmt.Errorf("message subject: %w", err)
 	}

@@ -114,6 +114,12 @@ func TestRouteCodec_Msg_Golden(t *testing.T) {
 			queues: []string{"q1", "g"},
 			hex:    "01 01 73 04 5f492e31 0c 4e4154532f312e300d0a0d0a 00 02 7131 01 67",
 		},
+		{
+			name: "delivery target",
+			m:    Message{Subject: []byte("s"), Target: []byte("_I.2"), Payload: []byte("x")},
+			// version 2, target "_I.2", then the version 1 layout
+			hex: "02 04 5f492e32 01 73 00 00 01 78",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +133,7 @@ func TestRouteCodec_Msg_Golden(t *testing.T) {
 			if err := decodeRouteMsg(want, &rm); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
-			if string(rm.Subject) != string(tt.m.Subject) || string(rm.Reply) != string(tt.m.Reply) ||
+			if string(rm.Target) != string(tt.m.Target) || string(rm.Subject) != string(tt.m.Subject) || string(rm.Reply) != string(tt.m.Reply) ||
 				string(rm.Header) != string(tt.m.Header) || string(rm.Payload) != string(tt.m.Payload) {
 				t.Errorf("decoded %q %q %q %q, want %q %q %q %q", rm.Subject, rm.Reply, rm.Header, rm.Payload,
 					tt.m.Subject, tt.m.Reply, tt.m.Header, tt.m.Payload)

@@ -28,6 +28,7 @@ type applyCtx struct {
 	kseq [8]byte // bbolt copies keys, so key scratch is reused
 	kstr []byte
 	msgs []pubMsg // decoded publish batch
+	cons consumerApply
 }
 
 func (ac *applyCtx) begin(tx *storage.Tx, cat *catalog) error {
@@ -46,6 +47,10 @@ func (ac *applyCtx) begin(tx *storage.Tx, cat *catalog) error {
 // flush writes back every stream the batch touched, in the order they
 // were first touched.
 func (ac *applyCtx) flush() error {
+	// Consumers first: their acks may remove messages from streams.
+	if err := ac.flushConsumers(); err != nil {
+		return err
+	}
 	for _, s := range ac.order {
 		if err := s.flush(); err != nil {
 			return fmt.Errorf("flush stream %q: %w", s.def.name, err)
@@ -62,6 +67,7 @@ func (ac *applyCtx) end() {
 	ac.order = ac.order[:0]
 	clear(ac.msgs)
 	ac.msgs = ac.msgs[:0]
+	ac.cons.end()
 	ac.arena.reset()
 }
 
@@ -217,6 +223,9 @@ func (f *FSM) applyStreamDelete(ac *applyCtx, index uint64, body []byte) (any, e
 	def := ac.cat.defs[cmd.name]
 	if def == nil {
 		return f.rejected(index, CmdStreamDelete, cmd.name, ErrStreamNotFound()), nil
+	}
+	if err := ac.deleteConsumersOf(def.name); err != nil {
+		return nil, err
 	}
 	for _, b := range def.buckets.all() {
 		if err := ac.tx.DeleteBucket(b); err != nil {

@@ -292,6 +292,7 @@ func readStreamInfo(tx *storage.Tx, cat *catalog, name []byte) (*StreamInfo, *AP
 		return nil, nil, err
 	}
 	info.State = c.state()
+	info.State.Consumers = len(streamConsumerKeys(tx, string(name)))
 	return info, nil, nil
 }
 

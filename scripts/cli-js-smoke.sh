@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cli-js-smoke.sh BINARY - the stock `nats` CLI (natscli v0.5.0, schema
 # validation ON: NOVALIDATE is unset) against a local three-node cluster:
-# nats stream add/info/ls, nats pub -J, nats stream get/purge/rm, through a
-# follower. Exits non-zero on the first failure. 127.0.0.1 only, free ports,
+# nats stream add/info/ls, nats pub -J, nats stream get/purge/rm, nats
+# consumer add/info/ls/next/rm, nats sub --stream/--all, nats kv
+# add/put/get/watch, through a follower. Exits non-zero on the first failure. 127.0.0.1 only, free ports,
 # temp dir removed at exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -81,6 +82,48 @@ out=$(nats pub -J nostream.here "x" 2>&1 || true)
 expect "no responders" "$(tr 'A-Z' 'a-z' <<<"$out")"
 pass "nats pub -J to a subject no stream captures"
 
+out=$(nats consumer add ORDERS C1 --pull --defaults 2>&1)
+expect "Information for Consumer ORDERS > C1" "$out"
+out=$(nats consumer add ORDERS C1 --pull --defaults 2>&1)
+pass "nats consumer add --pull --defaults (and again: idempotent)"
+
+out=$(nats consumer info ORDERS C1 2>&1)
+expect "Unprocessed Messages: 3" "$out"
+pass "nats consumer info"
+
+out=$(nats consumer ls ORDERS 2>&1)
+expect "C1" "$out"
+pass "nats consumer ls"
+
+out=$(nats consumer next ORDERS C1 2>&1)
+expect "order 1" "$out"
+out=$(nats consumer next ORDERS C1 --count 2 2>&1)
+expect "order 3" "$out"
+out=$(nats consumer info ORDERS C1 2>&1)
+expect "Unprocessed Messages: 0" "$out"
+expect "Outstanding Acks: 0" "$out"
+pass "nats consumer next (acked: nothing outstanding)"
+
+out=$(timeout 20 "$NATS" --no-context -s "$URL" sub --stream ORDERS --all --count 3 2>&1)
+expect "order 3" "$out"
+out=$(timeout 20 "$NATS" --no-context -s "$URL" sub 'orders.new' --all --count 3 2>&1)
+expect "order 1" "$out"
+pass "nats sub --stream ORDERS --all / nats sub subject --all"
+
+out=$(nats consumer rm ORDERS C1 -f 2>&1)
+if nats consumer info ORDERS C1 >/dev/null 2>&1; then echo "consumer still exists"; exit 1; fi
+pass "nats consumer rm"
+
+out=$(nats kv add CFG 2>&1)
+nats kv put CFG color blue >/dev/null
+nats kv put CFG size large >/dev/null
+out=$(nats kv get CFG color 2>&1)
+expect "blue" "$out"
+out=$(timeout 5 "$NATS" --no-context -s "$URL" kv watch CFG 2>&1 || true)
+expect "color" "$out"
+expect "large" "$out"
+pass "nats kv add/put/get/watch"
+
 out=$(nats stream purge ORDERS -f 2>&1)
 out=$(nats stream info ORDERS 2>&1)
 expect "Messages: 0" "$out"
@@ -90,4 +133,4 @@ out=$(nats stream rm ORDERS -f 2>&1)
 if nats stream info ORDERS >/dev/null 2>&1; then echo "stream still exists"; exit 1; fi
 pass "nats stream rm"
 
-echo "cli-js-smoke: 8 passed, 0 failed"
+echo "cli-js-smoke: 15 passed, 0 failed"

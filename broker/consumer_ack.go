@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/cluster"
+)
+
+// Acks ($JS.ACK.>) and push flow control replies ($JS.FC.>) are published
+// by clients on any node. Each node takes them with a local subscription,
+// queues them and sends them to the leader in batches, one batch in
+// flight at a time (like stream publishes). The leader applies them to
+// the live consumers and, when any ack in the batch asked for a reply
+// (double ack), answers only once the resulting ops are committed; the
+// ingress node then sends the empty replies.
+
+const (
+	forwardJSAck = "js.ack" // a batch of acks, applied by the leader's engine
+	ackSubject   = "$JS.ACK.>"
+	fcSubject    = "$JS.FC.>"
+	fcPrefix     = "$JS.FC."
+	ackQueue     = 1 << 16
+	ackBatchMax  = 4096
+)
+
+// ackItem is one ack (or flow control reply) as published by a client.
+type ackItem struct {
+	subject, reply string
+	payload        []byte
+}
+
+// ackSubscriber receives acks published on this node.
+type ackSubscriber struct{ js *JetStream }
+
+func (a ackSubscriber) Deliver(_ *Subscription, m *Message) {
+	it := ackItem{subject: string(m.Subject), reply: string(m.Reply), payload: bytes.Clone(m.Payload)}
+	select {
+	case a.js.ackQ <- it:
+	case <-a.js.stop:
+	}
+}
+
+// ackWorker forwards queued acks to the leader in batches.
+func (js *JetStream) ackWorker() {
+	defer js.wg.Done()
+	for {
+		var first ackItem
+		select {
+		case <-js.stop:
+			return
+		case first = <-js.ackQ:
+		}
+		batch := []ackItem{first}
+	fill:
+		for len(batch) < ackBatchMax {
+			select {
+			case it := <-js.ackQ:
+				batch = append(batch, it)
+			default:
+				break fill
+			}
+		}
+		js.sendAcks(batch)
+	}
+}
+
+func (js *JetStream) sendAcks(batch []ackItem) {
+	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
+	defer cancel()
+	if _, err := js.raft.Forward(ctx, forwardJSAck, encodeAckBatch(batch)); err != nil {
+		// Unconfirmed: a client that asked for a reply times out and
+		// acks again; acks are idempotent.
+		js.log.Warn("acks not applied", zap.Int("acks", len(batch)), zap.Error(err))
+		return
+	}
+	for _, it := range batch {
+		if it.reply != "" && !isNextAck(it.payload) {
+			js.respond(it.reply, nil)
+		}
+	}
+}
+
+// isNextAck reports a +NXT ack, whose reply is a pull request's inbox
+// rather than a double-ack confirmation.
+func isNextAck(p []byte) bool { return bytes.HasPrefix(bytes.TrimSpace(p), []byte("+NXT")) }
+
+// leaderAck applies a forwarded batch of acks.
+func (js *JetStream) leaderAck(_ context.Context, req []byte) ([]byte, error) {
+	if !js.raft.IsLeader() {
+		return nil, cluster.ErrNotLeader
+	}
+	items, err := decodeAckBatch(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := js.eng.acks(items); err != nil {
+		if errors.Is(err, errEngineNotLeader) {
+			return nil, cluster.ErrNotLeader
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
+// acks applies a batch of acks on the leader and, if any asked for a
+// reply, waits until what they changed is committed.
+func (e *engine) acks(items []ackItem) error {
+	e.mu.Lock()
+	if !e.leading {
+		e.mu.Unlock()
+		return errEngineNotLeader
+	}
+	now := time.Now()
+	wantReply := false
+	touched := make(map[*consumer]struct{})
+	for i := range items {
+		if c := e.ackLocked(&items[i], now); c != nil {
+			touched[c] = struct{}{}
+		}
+		wantReply = wantReply || items[i].reply != ""
+	}
+	// Acks free max_ack_pending room and NAKs queue redeliveries.
+	for c := range touched {
+		if len(c.waiting) > 0 || c.cfg.IsPush() {
+			e.serveOneLocked(c, now)
+		}
+	}
+	var done chan error
+	if wantReply {
+		done = make(chan error, 1)
+	}
+	e.flushLocked(done)
+	e.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	return <-done
+}
+
+// ackLocked applies one ack; it returns the consumer it changed, if any.
+func (e *engine) ackLocked(it *ackItem, now time.Time) *consumer {
+	if len(it.subject) > len(fcPrefix) && it.subject[:len(fcPrefix)] == fcPrefix {
+		return e.flowControlReplyLocked(it.subject)
+	}
+	ref, ok := ParseAckSubjectString(it.subject)
+	if !ok {
+		return nil
+	}
+	c := e.consumer(ref.Stream, ref.Consumer)
+	if c == nil {
+		return nil
+	}
+	ack, ok := ParseAck(it.payload)
+	if !ok {
+		return nil
+	}
+	c.active = now
+	switch ack.Kind {
+	case AckAck, AckTerm, AckNext:
+		e.ackMsgLocked(c, ref)
+		if ack.Kind == AckNext && it.reply != "" {
+			e.pullLocked(c, it.reply, ack.Next, now)
+		}
+	case AckNak:
+		if p := c.pending[ref.StreamSeq]; p != nil {
+			if ack.Delay > 0 {
+				p.deadline = now.Add(ack.Delay)
+			} else {
+				c.queueRedelivery(ref.StreamSeq, true)
+			}
+		}
+	case AckProgress:
+		if p := c.pending[ref.StreamSeq]; p != nil && !p.queued {
+			p.deadline = now.Add(c.ackWait(p.deliveries))
+		}
+	}
+	return c
+}
+
+// ackMsgLocked acknowledges a delivered message (with ack_policy all,
+// everything delivered up to its consumer sequence).
+func (e *engine) ackMsgLocked(c *consumer, ref AckRef) {
+	if c.cfg.AckPolicy == AckAll {
+		for seq, p := range c.pending {
+			if p.cseq <= ref.ConsumerSeq && c.removePending(seq) {
+				e.record(consumerOp{kind: opAck, stream: c.stream, name: c.name, gen: c.gen, streamSeq: seq})
+			}
+		}
+		return
+	}
+	if c.removePending(ref.StreamSeq) {
+		e.record(consumerOp{kind: opAck, stream: c.stream, name: c.name, gen: c.gen, streamSeq: ref.StreamSeq})
+	}
+}
+
+// flowControlReplyLocked resumes a push consumer whose client answered
+// its flow control request.
+func (e *engine) flowControlReplyLocked(subject string) *consumer {
+	for _, c := range e.cons {
+		if c.fcSubject == subject {
+			c.fcSubject = ""
+			return c
+		}
+	}
+	return nil
+}
+
+// Ack batch wire format (node to leader): count u32, then per ack the
+// subject, reply and payload, uvarint-length-prefixed.
+func encodeAckBatch(items []ackItem) []byte {
+	size := 4
+	for i := range items {
+		size += 3*binary.MaxVarintLen32 + len(items[i].subject) + len(items[i].reply) + len(items[i].payload)
+	}
+	b := binary.BigEndian.AppendUint32(make([]byte, 0, size), uint32(len(items)))
+	for i := range items {
+		b = appendString(b, items[i].subject)
+		b = appendString(b, items[i].reply)
+		b = appendBytes(b, items[i].payload)
+	}
+	return b
+}
+
+var errBadAckFrame = errors.New("malformed ack batch")
+
+func decodeAckBatch(b []byte) ([]ackItem, error) {
+	if len(b) < 4 {
+		return nil, errBadAckFrame
+	}
+	n := binary.BigEndian.Uint32(b)
+	b = b[4:]
+	if uint64(n) > uint64(len(b)) {
+		return nil, errBadAckFrame
+	}
+	items := make([]ackItem, 0, n)
+	for range n {
+		var subj, reply, payload []byte
+		var err error
+		if subj, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		if reply, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		if payload, b, err = readBytes(b); err != nil {
+			return nil, err
+		}
+		items = append(items, ackItem{subject: string(subj), reply: string(reply), payload: payload})
+	}
+	if len(b) != 0 {
+		return nil, errBadAckFrame
+	}
+	return items, nil
+}

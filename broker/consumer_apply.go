@@ -1,0 +1,326 @@
+package broker
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/flotilla/flotilla/storage"
+)
+
+// consumerApply is the consumer part of one ApplyBatch: the consumers the
+// batch touched, cached and written back at its end.
+type consumerApply struct {
+	touched map[string]*consumerTx
+	order   []*consumerTx
+	ops     []consumerOp // decoded ops batch (reused)
+}
+
+// consumerTx is one consumer's working state during a batch.
+type consumerTx struct {
+	rec     *consumerRecord
+	key     []byte
+	pending *storage.Bucket
+	dirty   bool
+	deleted bool
+}
+
+func (ca *consumerApply) end() {
+	clear(ca.touched)
+	clear(ca.order)
+	ca.order = ca.order[:0]
+	ca.ops = ca.ops[:0]
+}
+
+// consumer returns the batch's working state of a consumer, nil if there
+// is no such consumer.
+func (ac *applyCtx) consumer(stream, name string) (*consumerTx, error) {
+	key := consumerKey(stream, name)
+	if c, ok := ac.cons.touched[string(key)]; ok {
+		if c.deleted {
+			return nil, nil
+		}
+		return c, nil
+	}
+	rec, err := readConsumer(ac.tx, key)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return ac.trackConsumer(rec, key)
+}
+
+func (ac *applyCtx) trackConsumer(rec *consumerRecord, key []byte) (*consumerTx, error) {
+	pb, err := ac.tx.CreateBucket(consumerPendingBucket(rec.stream, rec.name))
+	if err != nil {
+		return nil, err
+	}
+	c := &consumerTx{rec: rec, key: key, pending: pb}
+	if ac.cons.touched == nil {
+		ac.cons.touched = make(map[string]*consumerTx)
+	}
+	ac.cons.touched[string(key)] = c
+	ac.cons.order = append(ac.cons.order, c)
+	return c, nil
+}
+
+// flushConsumers writes back the state of every consumer the batch
+// changed, in first-touched order.
+func (ac *applyCtx) flushConsumers() error {
+	for _, c := range ac.cons.order {
+		if !c.dirty || c.deleted {
+			continue
+		}
+		c.dirty = false
+		if err := ac.tx.Put(consumerStateBucket, c.key, c.rec.encodeState(ac.arena.alloc(consumerStateLen)[:0])); err != nil {
+			return fmt.Errorf("consumer %s: %w", c.key, err)
+		}
+	}
+	return nil
+}
+
+func (f *FSM) applyConsumerCreate(ac *applyCtx, index uint64, body []byte) (any, error) {
+	cmd, err := decodeConsumerCreateCmd(body)
+	mustDecode(index, err)
+	def := ac.cat.defs[cmd.stream]
+	if def == nil {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, ErrStreamNotFound()), nil
+	}
+	var cfg ConsumerConfig
+	if err := json.Unmarshal(cmd.config, &cfg); err != nil {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, ErrInvalidJSON(err)), nil
+	}
+	if e := cfg.Normalize(&def.cfg); e != nil {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, e), nil
+	}
+	cur, err := ac.consumer(cmd.stream, cmd.name)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
+		return f.updateConsumer(ac, index, cmd, cur, &cfg)
+	}
+	if cmd.action == ActionUpdate {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, ErrConsumerDoesNotExist()), nil
+	}
+	if max := def.cfg.MaxConsumers; max > 0 && len(streamConsumerKeys(ac.tx, cmd.stream)) >= max {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, ErrMaxConsumers()), nil
+	}
+	if e := ac.checkWorkQueueFilters(def, cmd.name, &cfg); e != nil {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, e), nil
+	}
+	s, err := ac.stream(def)
+	if err != nil {
+		return nil, err
+	}
+	start, boundary, err := s.startSeq(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	rec := &consumerRecord{
+		stream: cmd.stream, name: cmd.name, gen: index, created: cmd.now, cfg: cfg,
+		delivered: seqPair{0, start - 1}, ackFloor: seqPair{0, start - 1}, lpsBoundary: boundary,
+	}
+	key := consumerKey(cmd.stream, cmd.name)
+	if err := ac.writeConsumerDef(key, rec); err != nil {
+		return nil, err
+	}
+	c, err := ac.trackConsumer(rec, key)
+	if err != nil {
+		return nil, err
+	}
+	c.dirty = true
+	out := *rec
+	return &out, nil
+}
+
+func (f *FSM) updateConsumer(ac *applyCtx, index uint64, cmd consumerCreateCmd, cur *consumerTx, cfg *ConsumerConfig) (any, error) {
+	if SameConsumerConfig(&cur.rec.cfg, cfg) {
+		out := *cur.rec
+		return &out, nil
+	}
+	if cmd.action == ActionCreate {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, ErrConsumerExists()), nil
+	}
+	if e := CheckConsumerUpdate(&cur.rec.cfg, cfg); e != nil {
+		return f.rejected(index, CmdConsumerCreate, cmd.stream, e), nil
+	}
+	rec := *cur.rec
+	rec.cfg = *cfg
+	if err := ac.writeConsumerDef(cur.key, &rec); err != nil {
+		return nil, err
+	}
+	cur.rec = &rec
+	out := rec
+	return &out, nil
+}
+
+func (ac *applyCtx) writeConsumerDef(key []byte, rec *consumerRecord) error {
+	v, err := encodeConsumerDef(rec)
+	if err != nil {
+		return err
+	}
+	return ac.tx.Put(consumersBucket, key, v)
+}
+
+// Workqueue consumer errors (nats-server errors.json).
+const (
+	jsErrConsumerWQMultipleUnfiltered uint16 = 10099
+	jsErrConsumerWQNotUnique          uint16 = 10100
+)
+
+// checkWorkQueueFilters enforces that a workqueue stream's consumers do not
+// overlap: each message must have exactly one consumer that removes it.
+func (ac *applyCtx) checkWorkQueueFilters(def *streamDef, name string, cfg *ConsumerConfig) *APIError {
+	if def.cfg.Retention != WorkQueuePolicy {
+		return nil
+	}
+	for _, k := range streamConsumerKeys(ac.tx, def.name) {
+		other, err := ac.consumer(def.name, string(k[len(def.name)+1:]))
+		if err != nil || other == nil || other.rec.name == name {
+			continue
+		}
+		a, b := other.rec.cfg.Filters(), cfg.Filters()
+		if len(a) == 0 || len(b) == 0 {
+			return NewAPIError(400, jsErrConsumerWQMultipleUnfiltered, "multiple non-filtered consumers not allowed on workqueue stream")
+		}
+		for _, x := range a {
+			for _, y := range b {
+				if SubjectsOverlap(x, y) {
+					return NewAPIError(400, jsErrConsumerWQNotUnique, "filtered consumer not unique on workqueue stream")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (f *FSM) applyConsumerDelete(ac *applyCtx, index uint64, body []byte) (any, error) {
+	cmd, err := decodeConsumerDeleteCmd(body)
+	mustDecode(index, err)
+	if ac.cat.defs[cmd.stream] == nil {
+		return f.rejected(index, CmdConsumerDelete, cmd.stream, ErrStreamNotFound()), nil
+	}
+	c, err := ac.consumer(cmd.stream, cmd.name)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return f.rejected(index, CmdConsumerDelete, cmd.stream, ErrConsumerNotFound()), nil
+	}
+	return nil, ac.deleteConsumer(c)
+}
+
+func (ac *applyCtx) deleteConsumer(c *consumerTx) error {
+	c.deleted = true
+	if err := ac.tx.Delete(consumersBucket, c.key); err != nil {
+		return err
+	}
+	if err := ac.tx.Delete(consumerStateBucket, c.key); err != nil {
+		return err
+	}
+	return ac.tx.DeleteBucket(consumerPendingBucket(c.rec.stream, c.rec.name))
+}
+
+// deleteConsumersOf deletes every consumer of a stream being deleted.
+func (ac *applyCtx) deleteConsumersOf(stream string) error {
+	for _, k := range streamConsumerKeys(ac.tx, stream) {
+		c, err := ac.consumer(stream, string(k[len(stream)+1:]))
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			if err := ac.deleteConsumer(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyConsumerOps records deliveries and acks. Ops for a consumer that no
+// longer exists (or a different incarnation of its name) are skipped.
+func (f *FSM) applyConsumerOps(ac *applyCtx, index uint64, body []byte) (any, error) {
+	ops, err := decodeConsumerOps(body, ac.cons.ops[:0])
+	ac.cons.ops = ops
+	mustDecode(index, err)
+	for i := range ops {
+		op := &ops[i]
+		c, err := ac.consumer(op.stream, op.name)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil || c.rec.gen != op.gen {
+			continue
+		}
+		if err := ac.applyConsumerOp(c, op); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
+	r := c.rec
+	key := ac.seqKey(op.streamSeq)
+	switch op.kind {
+	case opDeliver, opSkip:
+		r.delivered.cons = max(r.delivered.cons, op.consSeq)
+		r.delivered.stream = max(r.delivered.stream, op.streamSeq)
+		if op.kind == opDeliver && r.cfg.AckPolicy != AckNone {
+			p := pendingRec{cseq: op.consSeq, deliveries: op.deliveries, ts: op.ts}
+			if err := c.pending.Put(key, encodePendingRec(ac.arena.alloc(pendingRecLen)[:0], p)); err != nil {
+				return err
+			}
+		}
+	case opDrop:
+		if err := c.pending.Delete(key); err != nil {
+			return err
+		}
+	case opAck:
+		if c.pending.Get(key) == nil {
+			break // acked twice, or never pending: nothing to do
+		}
+		if err := c.pending.Delete(key); err != nil {
+			return err
+		}
+		if err := ac.retain(c, op.streamSeq); err != nil {
+			return err
+		}
+	}
+	c.dirty = true
+	return ac.updateAckFloor(c)
+}
+
+// updateAckFloor moves the ack floor to just below the oldest pending
+// message, or to the delivered position when nothing is pending.
+func (ac *applyCtx) updateAckFloor(c *consumerTx) error {
+	r := c.rec
+	k, v := c.pending.Cursor().First()
+	if k == nil {
+		r.ackFloor = r.delivered
+		return nil
+	}
+	p, ok := decodePendingRec(v)
+	if !ok || len(k) != 8 {
+		return fmt.Errorf("consumer %s pending: %w", c.key, errCorruptRecord)
+	}
+	// Never move backwards: a redelivered message's new consumer
+	// sequence can be above older pending ones.
+	r.ackFloor.stream = max(r.ackFloor.stream, seqOf(k)-1)
+	r.ackFloor.cons = max(r.ackFloor.cons, min(p.cseq-1, r.delivered.cons))
+	return nil
+}
+
+// retain applies the stream's retention after a consumer acked seq: a
+// workqueue stream drops the message (its one consumer is done with it).
+func (ac *applyCtx) retain(c *consumerTx, seq uint64) error {
+	def := ac.cat.defs[c.rec.stream]
+	if def == nil || def.cfg.Retention != WorkQueuePolicy {
+		return nil
+	}
+	s, err := ac.stream(def)
+	if err != nil {
+		return err
+	}
+	_, err = s.remove(seq)
+	return err
+}

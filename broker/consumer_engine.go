@@ -1,0 +1,295 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/storage"
+)
+
+// engine is the consumer delivery engine (DESIGN.md §4 "Consumers"). It is
+// active only on the Raft leader: it holds every consumer's live state,
+// serves pull requests and push consumers, processes acks and times
+// redeliveries. What it decides (deliveries, acks) is recorded through
+// Raft in batched consumer_ops entries, so a new leader loads the
+// replicated state and resumes: a delivery whose record was not committed
+// before a leader died is delivered again (at least once), and an ack is
+// confirmed to a client (double ack) only once committed.
+//
+// Waiting pull requests are not replicated: when leadership is lost they
+// are answered with 409 Leadership Change and clients pull again.
+type engine struct {
+	js  *JetStream
+	log *zap.Logger
+
+	mu      sync.Mutex
+	leading bool
+	cons    map[string]*consumer // by "stream/name"
+
+	// Ops decided and not yet proposed, and the waiters for them.
+	ops       []consumerOp
+	waiters   []chan error
+	proposing bool
+
+	kick chan struct{}
+}
+
+// Engine tunables.
+const (
+	engineTick       = 20 * time.Millisecond // timers: expiry, heartbeats, ack wait
+	leaderLoadWait   = 5 * time.Second       // how long API calls wait for the engine to load
+	maxOpsPerEntry   = 4096                  // consumer ops per Raft entry
+	fcMsgsWindow     = 512                   // push flow control: messages per request
+	fcBytesWindow    = 2 << 20               // push flow control: bytes per request
+	maxDeliverPerRun = 1024                  // messages per consumer per pass, for fairness
+)
+
+var errEngineNotLeader = errors.New("consumer engine: not the leader")
+
+func newEngine(js *JetStream) *engine {
+	return &engine{js: js, log: js.log.Named("consumers"), cons: make(map[string]*consumer), kick: make(chan struct{}, 1)}
+}
+
+// wake asks the loop to run a pass soon (new messages stored).
+func (e *engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is the engine's loop: it follows leadership and runs timers.
+func (e *engine) run() {
+	defer e.js.wg.Done()
+	t := time.NewTicker(engineTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.js.stop:
+			e.mu.Lock()
+			e.resetLocked("")
+			e.mu.Unlock()
+			return
+		case <-t.C:
+		case <-e.kick:
+		}
+		leader := e.js.raft.IsLeader()
+		e.mu.Lock()
+		leading := e.leading
+		if leading && !leader {
+			e.resetLocked("Leadership Change")
+		}
+		e.mu.Unlock()
+		if !leading && leader {
+			e.load()
+			continue
+		}
+		if leading && leader {
+			e.mu.Lock()
+			e.passLocked(time.Now())
+			e.mu.Unlock()
+		}
+	}
+}
+
+// load makes this (new) leader's engine current: it waits until the local
+// state machine has applied everything committed before, then loads every
+// consumer from it.
+func (e *engine) load() {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	defer cancel()
+	if err := e.js.raft.Barrier(ctx); err != nil {
+		e.log.Debug("consumer engine barrier failed", zap.Error(err))
+		return
+	}
+	now := time.Now()
+	loaded := make(map[string]*consumer)
+	err := e.js.fsm.store.View(func(tx *storage.Tx) error {
+		return tx.ForEach(consumersBucket, func(k, _ []byte) error {
+			rec, err := readConsumer(tx, k)
+			if err != nil || rec == nil {
+				return err
+			}
+			pending, err := readPending(tx, rec.stream, rec.name)
+			if err != nil {
+				return err
+			}
+			c := newConsumer(rec, pending, now)
+			e.initLPS(tx, c)
+			loaded[string(k)] = c
+			return nil
+		})
+	})
+	if err != nil {
+		e.log.Error("load consumers", zap.Error(err))
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.js.raft.IsLeader() {
+		return
+	}
+	e.cons, e.leading = loaded, true
+	e.log.Info("consumer engine active", zap.Int("consumers", len(loaded)))
+	e.passLocked(now)
+}
+
+// initLPS computes the last_per_subject sequences a consumer still has to
+// deliver.
+func (e *engine) initLPS(tx *storage.Tx, c *consumer) {
+	if c.lpsBoundary == 0 || c.delivered.stream >= c.lpsBoundary {
+		return
+	}
+	r, _, ok, err := streamReader(tx, c.stream)
+	if err != nil || !ok {
+		return
+	}
+	for _, seq := range r.lastPerSubject(c.cfg.Filters(), c.lpsBoundary) {
+		if seq > c.delivered.stream {
+			c.lps = append(c.lps, seq)
+		}
+	}
+}
+
+// resetLocked drops the live state when leadership is lost (status is the
+// 409 text waiting requests get; "" sends nothing).
+func (e *engine) resetLocked(status string) {
+	if status != "" {
+		for _, c := range e.cons {
+			for _, r := range c.waiting {
+				e.js.sendStatus(r.reply, StatusConflict(status, 0, 0, false))
+			}
+		}
+	}
+	for _, w := range e.waiters {
+		w <- errEngineNotLeader
+	}
+	e.cons, e.leading = make(map[string]*consumer), false
+	e.ops, e.waiters = nil, nil
+	if status != "" {
+		e.log.Info("consumer engine inactive")
+	}
+}
+
+// waitLeading waits (bounded) until the engine serves as leader.
+func (e *engine) waitLeading() bool {
+	deadline := time.Now().Add(leaderLoadWait)
+	for {
+		e.mu.Lock()
+		ok := e.leading
+		e.mu.Unlock()
+		if ok {
+			return true
+		}
+		if !e.js.raft.IsLeader() || time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-e.js.stop:
+			return false
+		case <-time.After(5 * time.Millisecond): // polling the loader
+		}
+	}
+}
+
+// record queues an op for the next proposal.
+func (e *engine) record(op consumerOp) {
+	// Deliveries of ack-none consumers only move the delivered position:
+	// consecutive ones collapse into the last.
+	if op.kind == opSkip && len(e.ops) > 0 {
+		last := &e.ops[len(e.ops)-1]
+		if last.kind == opSkip && last.gen == op.gen && last.stream == op.stream && last.name == op.name {
+			*last = op
+			return
+		}
+	}
+	e.ops = append(e.ops, op)
+}
+
+// flushLocked proposes the queued ops unless a proposal is in flight
+// (then they go in the next one, so ops reach Raft in decision order).
+// done, if not nil, gets the result of the proposal carrying them.
+func (e *engine) flushLocked(done chan error) {
+	if done != nil {
+		if len(e.ops) == 0 && !e.proposing {
+			done <- nil
+			return
+		}
+		e.waiters = append(e.waiters, done)
+	}
+	if e.proposing || len(e.ops) == 0 {
+		return
+	}
+	n := min(len(e.ops), maxOpsPerEntry)
+	ops := e.ops[:n:n]
+	e.ops = append([]consumerOp(nil), e.ops[n:]...)
+	var waiters []chan error
+	if len(e.ops) == 0 {
+		waiters, e.waiters = e.waiters, nil
+	}
+	e.proposing = true
+	go e.propose(ops, waiters)
+}
+
+func (e *engine) propose(ops []consumerOp, waiters []chan error) {
+	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+	_, err := e.js.raft.Apply(ctx, encodeConsumerOps(ops))
+	cancel()
+	for _, w := range waiters {
+		w <- err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.proposing = false
+	if err != nil {
+		// The live state is ahead of what is replicated, and some of it
+		// may never be: start again from the replicated state.
+		e.log.Warn("consumer state not replicated; reloading", zap.Int("ops", len(ops)), zap.Error(err))
+		if e.leading {
+			e.resetLocked("Leadership Change")
+		}
+		return
+	}
+	e.flushLocked(nil)
+}
+
+// consumer returns a live consumer, nil if none.
+func (e *engine) consumer(stream, name string) *consumer {
+	return e.cons[stream+"/"+name]
+}
+
+// streamConsumers returns a stream's consumers sorted by name.
+func (e *engine) streamConsumers(stream string) []*consumer {
+	var out []*consumer
+	for _, c := range e.cons {
+		if c.stream == stream {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// removeLocked drops a consumer (deleted), telling its waiting requests.
+func (e *engine) removeLocked(stream, name string) {
+	c := e.consumer(stream, name)
+	if c == nil {
+		return
+	}
+	for _, r := range c.waiting {
+		e.js.sendStatus(r.reply, StatusConflict(StatusTextConsumerDeleted, 0, 0, false))
+	}
+	delete(e.cons, c.key())
+}
+
+// removeStreamLocked drops every consumer of a deleted stream.
+func (e *engine) removeStreamLocked(stream string) {
+	for _, c := range e.streamConsumers(stream) {
+		e.removeLocked(c.stream, c.name)
+	}
+}
