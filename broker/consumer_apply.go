@@ -261,23 +261,30 @@ func (f *FSM) applyConsumerOps(ac *applyCtx, index uint64, body []byte) (any, er
 func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 	r := c.rec
 	key := ac.seqKey(op.streamSeq)
+	c.dirty = true
 	switch op.kind {
 	case opDeliver, opSkip:
 		r.delivered.cons = max(r.delivered.cons, op.consSeq)
 		r.delivered.stream = max(r.delivered.stream, op.streamSeq)
-		if op.kind == opDeliver && r.cfg.AckPolicy != AckNone {
-			p := pendingRec{cseq: op.consSeq, deliveries: op.deliveries, ts: op.ts}
-			if err := c.pending.Put(key, encodePendingRec(ac.arena.alloc(pendingRecLen)[:0], p)); err != nil {
-				return err
-			}
+		if r.cfg.AckPolicy == AckNone {
+			r.ackFloor = r.delivered // nothing to wait for
+			return nil
 		}
+		if op.kind == opDeliver {
+			p := pendingRec{cseq: op.consSeq, deliveries: op.deliveries, ts: op.ts}
+			return c.pending.Put(key, encodePendingRec(ac.arena.alloc(pendingRecLen)[:0], p))
+		}
+		return nil
 	case opDrop:
+		if c.pending.Get(key) == nil {
+			return nil
+		}
 		if err := c.pending.Delete(key); err != nil {
 			return err
 		}
 	case opAck:
 		if c.pending.Get(key) == nil {
-			break // acked twice, or never pending: nothing to do
+			return nil // acked twice, or never pending: nothing to do
 		}
 		if err := c.pending.Delete(key); err != nil {
 			return err
@@ -286,28 +293,37 @@ func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 			return err
 		}
 	}
-	c.dirty = true
 	return ac.updateAckFloor(c)
 }
 
-// updateAckFloor moves the ack floor to just below the oldest pending
-// message, or to the delivered position when nothing is pending.
+// updateAckFloor moves the ack floor after an ack: to the delivered
+// position when nothing is pending any more, else to just below the
+// oldest pending message (it never moves back). As with nats-server the
+// floor moves only on acks, not on deliveries.
 func (ac *applyCtx) updateAckFloor(c *consumerTx) error {
-	r := c.rec
 	k, v := c.pending.Cursor().First()
 	if k == nil {
-		r.ackFloor = r.delivered
+		c.rec.ackFloor = advanceAckFloor(c.rec.ackFloor, c.rec.delivered, 0, 0)
 		return nil
 	}
 	p, ok := decodePendingRec(v)
 	if !ok || len(k) != 8 {
 		return fmt.Errorf("consumer %s pending: %w", c.key, errCorruptRecord)
 	}
-	// Never move backwards: a redelivered message's new consumer
-	// sequence can be above older pending ones.
-	r.ackFloor.stream = max(r.ackFloor.stream, seqOf(k)-1)
-	r.ackFloor.cons = max(r.ackFloor.cons, min(p.cseq-1, r.delivered.cons))
+	c.rec.ackFloor = advanceAckFloor(c.rec.ackFloor, c.rec.delivered, seqOf(k), p.cseq)
 	return nil
+}
+
+// advanceAckFloor is the ack floor after an ack, given the oldest pending
+// message (stream seq minSeq, consumer seq minCseq; minSeq 0 if none).
+func advanceAckFloor(floor, delivered seqPair, minSeq, minCseq uint64) seqPair {
+	if minSeq == 0 {
+		return delivered
+	}
+	return seqPair{
+		cons:   max(floor.cons, min(minCseq-1, delivered.cons)),
+		stream: max(floor.stream, minSeq-1),
+	}
 }
 
 // retain applies the stream's retention after a consumer acked seq: a

@@ -71,7 +71,7 @@ func TestConsumerCreate_StartPositions(t *testing.T) {
 		boundary  uint64
 	}{
 		{"all", ConsumerConfig{DeliverPolicy: DeliverAll}, 0, 0},
-		{"all filtered", ConsumerConfig{DeliverPolicy: DeliverAll, FilterSubject: "s.c"}, 3, 0},
+		{"all filtered", ConsumerConfig{DeliverPolicy: DeliverAll, FilterSubject: "s.c"}, 0, 0},
 		{"last", ConsumerConfig{DeliverPolicy: DeliverLast}, 3, 0},
 		{"last filtered", ConsumerConfig{DeliverPolicy: DeliverLast, FilterSubject: "s.b"}, 1, 0},
 		{"new", ConsumerConfig{DeliverPolicy: DeliverNew}, 4, 0},
@@ -79,7 +79,7 @@ func TestConsumerCreate_StartPositions(t *testing.T) {
 		{"by time", ConsumerConfig{DeliverPolicy: DeliverByStartTime, OptStartTime: &mark}, 2, 0},
 		{"last per subject", ConsumerConfig{DeliverPolicy: DeliverLastPerSubject, FilterSubject: "s.>"}, 1, 4},
 		{"last per subject filtered", ConsumerConfig{DeliverPolicy: DeliverLastPerSubject, FilterSubject: "s.a"}, 2, 4},
-		{"nothing matches", ConsumerConfig{DeliverPolicy: DeliverAll, FilterSubject: "s.zzz"}, 4, 0},
+		{"nothing matches", ConsumerConfig{DeliverPolicy: DeliverLast, FilterSubject: "s.zzz"}, 4, 0},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,6 +103,9 @@ func (e *engine) servePull(r msgReader, sc *streamCounters, c *consumer, now tim
 	if len(c.waiting) > 0 {
 		c.active = now
 	}
+	if c.paused(now) {
+		return
+	}
 	sent := 0
 	for len(c.waiting) > 0 && sent < maxDeliverPerRun {
 		req := c.waiting[0]
@@ -110,7 +113,7 @@ func (e *engine) servePull(r msgReader, sc *streamCounters, c *consumer, now tim
 			c.popRequest() // the client is gone: deliver nothing into the void
 			continue
 		}
-		cand := e.peek(r, c)
+		cand := e.peek(r, c, now)
 		if cand == nil {
 			if req.noWait && (req.expires.IsZero() || req.sent > 0) {
 				e.js.sendStatus(req.reply, StatusNoMessages())
@@ -119,13 +122,14 @@ func (e *engine) servePull(r msgReader, sc *streamCounters, c *consumer, now tim
 			}
 			return
 		}
-		size := len(cand.msg.Subject) + len(cand.msg.Header) + len(cand.msg.Data) + len(c.stream) + len(c.name) + ackReplyOverhead
+		ack := e.ackReply(r, sc, c, cand)
+		size := len(cand.msg.Subject) + len(ack) + len(cand.msg.Header) + len(cand.msg.Data)
 		if req.maxBytes > 0 && size > req.bytesLeft {
 			e.js.sendStatus(req.reply, StatusConflict(StatusTextMaxBytesExceeded, req.batch, req.bytesLeft, true))
 			c.popRequest()
 			continue
 		}
-		e.deliver(r, sc, c, cand, []byte(req.reply), now)
+		e.deliver(c, cand, ack, []byte(req.reply), now)
 		sent++
 		req.batch--
 		req.sent++
@@ -142,10 +146,6 @@ func (e *engine) servePull(r msgReader, sc *streamCounters, c *consumer, now tim
 	}
 }
 
-// ackReplyOverhead approximates the ack reply's length beyond the stream
-// and consumer names, for max_bytes accounting.
-const ackReplyOverhead = 60
-
 func (c *consumer) popRequest() {
 	c.waiting[0] = nil
 	c.waiting = c.waiting[1:]
@@ -159,12 +159,12 @@ func (e *engine) servePush(r msgReader, sc *streamCounters, c *consumer, now tim
 		return // paused until someone subscribes
 	}
 	c.active = now
-	for sent := 0; c.fcSubject == "" && sent < maxDeliverPerRun; sent++ {
-		cand := e.peek(r, c)
+	for sent := 0; c.fcSubject == "" && !c.paused(now) && sent < maxDeliverPerRun; sent++ {
+		cand := e.peek(r, c, now)
 		if cand == nil {
 			break
 		}
-		size := e.deliver(r, sc, c, cand, target, now)
+		size := e.deliver(c, cand, e.ackReply(r, sc, c, cand), target, now)
 		c.lastSent = now
 		if !c.cfg.FlowControl {
 			continue
@@ -191,7 +191,7 @@ func (e *engine) requestFlowControl(c *consumer) {
 
 // peek finds the consumer's next message: a due redelivery first, then
 // the next new message that passes its filters (within max_ack_pending).
-func (e *engine) peek(r msgReader, c *consumer) *candidate {
+func (e *engine) peek(r msgReader, c *consumer, now time.Time) *candidate {
 	for len(c.redeliver) > 0 {
 		seq := c.redeliver[0]
 		p := c.pending[seq]
@@ -242,12 +242,32 @@ func (e *engine) peek(r msgReader, c *consumer) *candidate {
 	if err != nil || m == nil {
 		return nil
 	}
+	if c.cfg.ReplayPolicy == ReplayOriginal && !c.replayAt.IsZero() && now.Before(c.replayAt.Add(m.Time.Sub(c.replayTime))) {
+		return nil // replay original: not yet, the gap since the previous message must pass
+	}
 	return &candidate{seq: seq, msg: m, deliveries: 1}
 }
 
-// deliver sends a candidate to target, updates the live state and records
-// the op. It returns the message's size.
-func (e *engine) deliver(r msgReader, sc *streamCounters, c *consumer, cand *candidate, target []byte, now time.Time) int {
+// ackReply builds the ack reply subject the candidate would be delivered
+// with: its delivery count, sequences, store time and how many messages
+// the consumer has left after it.
+func (e *engine) ackReply(r msgReader, sc *streamCounters, c *consumer, cand *candidate) []byte {
+	delivered, lps := c.delivered.stream, c.lps
+	if !cand.redelivery {
+		c.delivered.stream = max(delivered, cand.seq)
+		if cand.fromLPS {
+			c.lps = c.lps[1:]
+		}
+	}
+	pending := c.numPending(r, sc)
+	c.delivered.stream, c.lps = delivered, lps
+	return AppendAckSubject(make([]byte, 0, 64+len(c.stream)+len(c.name)), c.stream, c.name,
+		cand.deliveries, cand.seq, c.delivered.cons+1, unixNano(cand.msg.Time), pending)
+}
+
+// deliver sends a candidate to target with its ack reply, updates the live
+// state and records the op. It returns the message's size.
+func (e *engine) deliver(c *consumer, cand *candidate, ack, target []byte, now time.Time) int {
 	c.delivered.cons++
 	if cand.redelivery {
 		c.redeliver = c.redeliver[1:]
@@ -256,9 +276,11 @@ func (e *engine) deliver(r msgReader, sc *streamCounters, c *consumer, cand *can
 		if cand.fromLPS {
 			c.lps = c.lps[1:]
 		}
+		c.replayAt, c.replayTime = now, cand.msg.Time
 	}
 	cseq := c.delivered.cons
 	if c.cfg.AckPolicy == AckNone {
+		c.ackFloor = c.delivered
 		e.record(consumerOp{kind: opSkip, stream: c.stream, name: c.name, gen: c.gen, streamSeq: c.delivered.stream, consSeq: cseq})
 	} else {
 		c.pending[cand.seq] = &pendingState{
@@ -268,9 +290,6 @@ func (e *engine) deliver(r msgReader, sc *streamCounters, c *consumer, cand *can
 		e.record(consumerOp{kind: opDeliver, stream: c.stream, name: c.name, gen: c.gen,
 			streamSeq: cand.seq, consSeq: cseq, deliveries: cand.deliveries, ts: now.UnixNano()})
 	}
-	pending := c.numPending(r, sc)
-	ack := AppendAckSubject(make([]byte, 0, 64+len(c.stream)+len(c.name)), c.stream, c.name,
-		cand.deliveries, cand.seq, cseq, unixNano(cand.msg.Time), pending)
 	m := &Message{Subject: []byte(cand.msg.Subject), Target: target, Reply: ack, Header: cand.msg.Header, Payload: cand.msg.Data}
 	if c.cfg.HeadersOnly {
 		m.Header = withMsgSize(cand.msg.Header, len(cand.msg.Data))

@@ -213,42 +213,40 @@ func (e *engine) record(op consumerOp) {
 
 // flushLocked proposes the queued ops unless a proposal is in flight
 // (then they go in the next one, so ops reach Raft in decision order).
-// done, if not nil, gets the result of the proposal carrying them.
+// done, if not nil, gets the result once everything decided so far is
+// committed.
 func (e *engine) flushLocked(done chan error) {
 	if done != nil {
-		if len(e.ops) == 0 && !e.proposing {
-			done <- nil
-			return
-		}
 		e.waiters = append(e.waiters, done)
 	}
-	if e.proposing || len(e.ops) == 0 {
+	if e.proposing {
+		return // propose flushes again when the entry in flight commits
+	}
+	if len(e.ops) == 0 {
+		for _, w := range e.waiters {
+			w <- nil // everything decided so far is committed
+		}
+		e.waiters = nil
 		return
 	}
 	n := min(len(e.ops), maxOpsPerEntry)
 	ops := e.ops[:n:n]
 	e.ops = append([]consumerOp(nil), e.ops[n:]...)
-	var waiters []chan error
-	if len(e.ops) == 0 {
-		waiters, e.waiters = e.waiters, nil
-	}
 	e.proposing = true
-	go e.propose(ops, waiters)
+	go e.propose(ops)
 }
 
-func (e *engine) propose(ops []consumerOp, waiters []chan error) {
+func (e *engine) propose(ops []consumerOp) {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	_, err := e.js.raft.Apply(ctx, encodeConsumerOps(ops))
 	cancel()
-	for _, w := range waiters {
-		w <- err
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.proposing = false
 	if err != nil {
 		// The live state is ahead of what is replicated, and some of it
-		// may never be: start again from the replicated state.
+		// may never be: start again from the replicated state (waiters
+		// get the error).
 		e.log.Warn("consumer state not replicated; reloading", zap.Int("ops", len(ops)), zap.Error(err))
 		if e.leading {
 			e.resetLocked("Leadership Change")

@@ -63,15 +63,14 @@ func (r msgReader) lastMatching(filters []string) uint64 {
 	return last
 }
 
-// firstAtOrAfterTime returns the first matching sequence stored at or
-// after ts (Unix ns). Store times only grow with the sequence.
-func (r msgReader) firstAtOrAfterTime(filters []string, ts int64) uint64 {
+// firstAtOrAfterTime returns the first sequence stored at or after ts
+// (Unix ns). Store times only grow with the sequence.
+func (r msgReader) firstAtOrAfterTime(ts int64) uint64 {
 	c := r.msgs.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if msgRecordTime(v) < ts {
-			continue
+		if msgRecordTime(v) >= ts {
+			return seqOf(k)
 		}
-		return r.nextMatching(filters, seqOf(k))
 	}
 	return 0
 }
@@ -117,15 +116,15 @@ func (s *streamTx) startSeq(cfg *ConsumerConfig) (start, boundary uint64, err er
 		if cfg.OptStartTime == nil {
 			return 0, 0, fmt.Errorf("by_start_time without a time passed normalization")
 		}
-		return or(r.firstAtOrAfterTime(filters, unixNano(*cfg.OptStartTime))), 0, nil
+		return or(r.firstAtOrAfterTime(unixNano(*cfg.OptStartTime))), 0, nil
 	case DeliverLastPerSubject:
 		lps := r.lastPerSubject(filters, s.c.last)
 		if len(lps) == 0 {
 			return next, 0, nil
 		}
 		return lps[0], s.c.last, nil
-	default: // all
-		return or(r.nextMatching(filters, max(s.c.first, 1))), 0, nil
+	default: // all: from the stream's first message, whatever the filter (as nats-server)
+		return max(s.c.first, 1), 0, nil
 	}
 }
 

@@ -17,6 +17,11 @@ type consumer struct {
 	np        numPendingCache
 	active    time.Time // last pull, ack or push interest (inactive_threshold)
 	deleting  bool      // an inactivity delete was proposed
+	acked     bool      // acked since ackFloor was computed
+
+	// replay_policy original: when the last new message was sent and its
+	// store time; the next one waits for the same gap.
+	replayAt, replayTime time.Time
 
 	// Push consumers.
 	lastSent  time.Time // last message or heartbeat sent (idle heartbeats)
@@ -78,6 +83,12 @@ func (c *consumer) ackWait(n uint64) time.Duration {
 	return 30 * time.Second
 }
 
+// paused reports whether pause_until holds deliveries back (requests
+// still wait, expire and get heartbeats).
+func (c *consumer) paused(now time.Time) bool {
+	return c.cfg.PauseUntil != nil && now.Before(*c.cfg.PauseUntil)
+}
+
 func (c *consumer) key() string { return c.stream + "/" + c.name }
 
 // canDeliverMore reports whether max_ack_pending leaves room for a new
@@ -121,6 +132,7 @@ func (c *consumer) removePending(seq uint64) bool {
 		return false
 	}
 	delete(c.pending, seq)
+	c.acked = true
 	if p.queued {
 		if i := slices.Index(c.redeliver, seq); i >= 0 {
 			c.redeliver = slices.Delete(c.redeliver, i, i+1)
@@ -129,23 +141,25 @@ func (c *consumer) removePending(seq uint64) bool {
 	return true
 }
 
-// ackFloorNow computes the ack floor from the live state, the same way
-// the FSM does from the stored state.
+// ackFloorNow brings the ack floor up to date after acks (computed
+// lazily: finding the oldest pending message is a scan).
 func (c *consumer) ackFloorNow() seqPair {
-	if len(c.pending) == 0 {
-		return c.delivered
+	if !c.acked {
+		return c.ackFloor
 	}
+	c.acked = false
 	var minSeq uint64
 	for seq := range c.pending {
 		if minSeq == 0 || seq < minSeq {
 			minSeq = seq
 		}
 	}
-	p := c.pending[minSeq]
-	return seqPair{
-		cons:   max(c.ackFloor.cons, min(p.cseq-1, c.delivered.cons)),
-		stream: max(c.ackFloor.stream, minSeq-1),
+	var minCseq uint64
+	if minSeq > 0 {
+		minCseq = c.pending[minSeq].cseq
 	}
+	c.ackFloor = advanceAckFloor(c.ackFloor, c.delivered, minSeq, minCseq)
+	return c.ackFloor
 }
 
 // numPending returns the count of messages after the delivered position
