@@ -1,0 +1,16 @@
+// Package consumers holds the acceptance tests for JetStream consumers:
+// durable pull consumers (Fetch, FetchNoWait, FetchBytes, Next, Consume,
+// Messages), every ack kind, redelivery, max_deliver and backoff, deliver
+// policies, subject filters, max_ack_pending, ordered and push consumers,
+// KV watch, the consumer API, and consumption across a leader kill.
+//
+// The tests speak only through the stock nats.go jetstream client over real
+// TCP. By default they run against a three-node in-process Flotilla cluster,
+// with consuming clients connected to followers. With
+// FLOTILLA_CONSUMER_ORACLE=nats-server they run against an in-process
+// nats-server with JetStream instead, which is how the tests themselves were
+// validated: a test that fails there is wrong, not the server. Tests that
+// kill the Raft leader only run on Flotilla.
+//
+// The package has no non-test code; it must not be imported.
+package consumers

@@ -1,0 +1,117 @@
+package consumers
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishAsyncN publishes n messages with PublishAsync in windows of 1,000
+// outstanding (as `nats bench js pub async` does) and waits for every ack.
+func publishAsyncN(t *testing.T, js jetstream.JetStream, n int, subject func(i int) string) {
+	t.Helper()
+	const window = 1000
+	futures := make([]jetstream.PubAckFuture, 0, window)
+	for i := range n {
+		f, err := js.PublishAsync(subject(i), body(i))
+		if err != nil {
+			t.Fatalf("publish async %d: %v", i, err)
+		}
+		futures = append(futures, f)
+		if len(futures) < window && i < n-1 {
+			continue
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(scaled(60 * time.Second)):
+			t.Fatalf("window ending at %d: %d acks outstanding", i, js.PublishAsyncPending())
+		}
+		for j, f := range futures {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				t.Fatalf("publish %d: %v", i-len(futures)+1+j, err)
+			}
+		}
+		futures = futures[:0]
+	}
+}
+
+// TestConsumers_Ordered_100k reads 100,000 messages through an ordered
+// consumer: every stream sequence exactly once, strictly in order, with
+// gapless consumer sequences (any gap would make nats.go reset the
+// consumer, which shows up as a consumer name change).
+func TestConsumers_Ordered_100k(t *testing.T) {
+	tg := newTarget(t)
+	_, js := tg.consumerJS(t)
+	_, pjs := tg.producerJS(t)
+	const n = 100_000
+	s := mustCreateStream(t, js, jetstream.StreamConfig{Name: "BIG", Subjects: []string{"big.>"}, Storage: jetstream.MemoryStorage})
+	publishAsyncN(t, pjs, n, func(i int) string { return fmt.Sprintf("big.%d", i%16) })
+	if info, err := s.Info(ctxT(t, 10*time.Second)); err != nil || info.State.Msgs != n {
+		t.Fatalf("stream holds %+v (%v), want %d messages", info, err, n)
+	}
+
+	c, err := js.OrderedConsumer(ctxT(t, 10*time.Second), "BIG", jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer: %v", err)
+	}
+	type seen struct {
+		stream, consumer uint64
+		name             string
+		subject          string
+		data             string
+	}
+	ch := make(chan seen, 1024)
+	done := make(chan struct{})
+	defer close(done)
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Errorf("metadata: %v", err)
+			return
+		}
+		select {
+		case ch <- seen{md.Sequence.Stream, md.Sequence.Consumer, md.Consumer, m.Subject(), string(m.Data())}:
+		case <-done:
+		}
+	}, logConsumeErrors(t, "ordered"))
+	if err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	defer cc.Stop()
+
+	timeout := time.After(scaled(120 * time.Second))
+	var name string
+	var nextConsumerSeq uint64
+	resets := -1 // the first consumer is not a reset
+	for want := uint64(1); want <= n; want++ {
+		var got seen
+		select {
+		case got = <-ch:
+		case <-timeout:
+			t.Fatalf("got stream seqs 1..%d of %d", want-1, n)
+		}
+		if got.stream != want {
+			t.Fatalf("got stream seq %d, want %d", got.stream, want)
+		}
+		i := int(want - 1)
+		if got.subject != fmt.Sprintf("big.%d", i%16) || got.data != string(body(i)) {
+			t.Fatalf("stream seq %d: %s %q", want, got.subject, got.data)
+		}
+		// nats.go recreates the consumer (a new name, consumer seqs from 1
+		// again) on a gap or a missed heartbeat; within one consumer the
+		// consumer sequence must be gapless.
+		if got.name != name {
+			name, nextConsumerSeq = got.name, 1
+			resets++
+		}
+		if got.consumer != nextConsumerSeq {
+			t.Fatalf("stream seq %d came as consumer seq %d of %s, want %d", want, got.consumer, name, nextConsumerSeq)
+		}
+		nextConsumerSeq++
+	}
+	t.Logf("%d messages in order; ordered consumer recreated %d times", n, resets)
+}
