@@ -12,7 +12,8 @@ import (
 type consumerApply struct {
 	touched map[string]*consumerTx
 	order   []*consumerTx
-	ops     []consumerOp // decoded ops batch (reused)
+	ops      []consumerOp // decoded ops batch (reused)
+	byStream map[string][]*consumerTx
 }
 
 // consumerTx is one consumer's working state during a batch.
@@ -26,6 +27,7 @@ type consumerTx struct {
 
 func (ca *consumerApply) end() {
 	clear(ca.touched)
+	clear(ca.byStream)
 	clear(ca.order)
 	ca.order = ca.order[:0]
 	ca.ops = ca.ops[:0]
@@ -54,6 +56,7 @@ func (ac *applyCtx) trackConsumer(rec *consumerRecord, key []byte) (*consumerTx,
 		return nil, err
 	}
 	c := &consumerTx{rec: rec, key: key, pending: pb}
+	delete(ac.cons.byStream, rec.stream) // the stream's consumer set may have changed
 	if ac.cons.touched == nil {
 		ac.cons.touched = make(map[string]*consumerTx)
 	}
@@ -206,11 +209,21 @@ func (f *FSM) applyConsumerDelete(ac *applyCtx, index uint64, body []byte) (any,
 	if c == nil {
 		return f.rejected(index, CmdConsumerDelete, cmd.stream, ErrConsumerNotFound()), nil
 	}
-	return nil, ac.deleteConsumer(c)
+	if err := ac.deleteConsumer(c); err != nil {
+		return nil, err
+	}
+	// An interest stream drops what only this consumer still held.
+	def := ac.cat.defs[cmd.stream]
+	s, err := ac.stream(def)
+	if err != nil {
+		return nil, err
+	}
+	return nil, ac.retainRange(def, c.rec.ackFloor.stream+1, s.c.last)
 }
 
 func (ac *applyCtx) deleteConsumer(c *consumerTx) error {
 	c.deleted = true
+	delete(ac.cons.byStream, c.rec.stream)
 	if err := ac.tx.Delete(consumersBucket, c.key); err != nil {
 		return err
 	}
@@ -264,11 +277,12 @@ func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 	c.dirty = true
 	switch op.kind {
 	case opDeliver, opSkip:
+		prev := r.delivered.stream
 		r.delivered.cons = max(r.delivered.cons, op.consSeq)
 		r.delivered.stream = max(r.delivered.stream, op.streamSeq)
 		if r.cfg.AckPolicy == AckNone {
 			r.ackFloor = r.delivered // nothing to wait for
-			return nil
+			return ac.retainRange(ac.cat.defs[r.stream], prev+1, r.delivered.stream)
 		}
 		if op.kind == opDeliver {
 			p := pendingRec{cseq: op.consSeq, deliveries: op.deliveries, ts: op.ts}
@@ -327,16 +341,23 @@ func advanceAckFloor(floor, delivered seqPair, minSeq, minCseq uint64) seqPair {
 }
 
 // retain applies the stream's retention after a consumer acked seq: a
-// workqueue stream drops the message (its one consumer is done with it).
+// workqueue stream drops the message (its one consumer is done with it),
+// an interest stream once no consumer holds it.
 func (ac *applyCtx) retain(c *consumerTx, seq uint64) error {
 	def := ac.cat.defs[c.rec.stream]
-	if def == nil || def.cfg.Retention != WorkQueuePolicy {
+	if def == nil {
 		return nil
 	}
-	s, err := ac.stream(def)
-	if err != nil {
+	switch def.cfg.Retention {
+	case WorkQueuePolicy:
+		s, err := ac.stream(def)
+		if err != nil {
+			return err
+		}
+		_, err = s.remove(seq)
 		return err
+	case InterestPolicy:
+		return ac.retainRange(def, seq, seq)
 	}
-	_, err = s.remove(seq)
-	return err
+	return nil
 }

@@ -224,3 +224,35 @@ func TestConsumerDelete_AndWithStream(t *testing.T) {
 		t.Fatalf("re-created stream has %d consumers", info.State.Consumers)
 	}
 }
+
+func TestConsumerOps_InterestRetention(t *testing.T) {
+	h := newTestStreamFSM(t)
+	h.mustCreate(StreamConfig{Name: "I", Subjects: []string{"i.>"}, Retention: InterestPolicy})
+	h.mustPub("i.a", nil, "nobody") // 1: no consumer: dropped at once
+	if info, _ := h.f.StreamInfo("I"); info.State.Msgs != 0 || info.State.LastSeq != 1 {
+		t.Fatalf("message without interest kept: %+v", info.State)
+	}
+	a := h.mustConsumer("I", "A", ConsumerConfig{Durable: "A"})
+	b := h.mustConsumer("I", "B", ConsumerConfig{Durable: "B", FilterSubject: "i.b"})
+	n := h.mustConsumer("I", "N", ConsumerConfig{Durable: "N", AckPolicy: AckNone, FilterSubject: "i.a"})
+	h.mustPub("i.a", nil, "x") // 2: A and N
+	h.mustPub("i.b", nil, "y") // 3: A and B
+	msgs := func() uint64 { info, _ := h.f.StreamInfo("I"); return info.State.Msgs }
+	op := func(rec *consumerRecord, kind consumerOpKind, sseq, cseq uint64) consumerOp {
+		return consumerOp{kind: kind, stream: "I", name: rec.name, gen: rec.gen, streamSeq: sseq, consSeq: cseq, deliveries: 1}
+	}
+	h.apply1(encodeConsumerOps([]consumerOp{op(a, opDeliver, 2, 1), op(a, opDeliver, 3, 2), op(a, opAck, 2, 0), op(a, opAck, 3, 0)}))
+	if got := msgs(); got != 2 {
+		t.Fatalf("after A acked both: %d messages, want 2 (N and B still hold them)", got)
+	}
+	h.apply1(encodeConsumerOps([]consumerOp{op(n, opSkip, 2, 1)}))
+	if got := msgs(); got != 1 {
+		t.Fatalf("after N delivered 2: %d messages, want 1", got)
+	}
+	// Deleting B, which never read 3, releases it.
+	h.apply1(EncodeConsumerDelete("I", "B"))
+	_ = b
+	if got := msgs(); got != 0 {
+		t.Fatalf("after B was deleted: %d messages, want 0", got)
+	}
+}

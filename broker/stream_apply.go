@@ -395,7 +395,10 @@ func (f *FSM) publish(ac *applyCtx, now int64, m *pubMsg) (PubAck, error) {
 	if ack.Error, err = s.checkExpectations(&h, m.subject); ack.Error != nil || err != nil {
 		return ack, err
 	}
-	return s.storeChecked(ack, now, m, &h)
+	if ack, err = s.storeChecked(ack, now, m, &h); err != nil || ack.Error != nil || ack.Duplicate {
+		return ack, err
+	}
+	return ack, ac.retainNew(s, ack.Seq, m.subject)
 }
 
 // checkExpectations checks the Nats-Expected-Last-* headers; the error is

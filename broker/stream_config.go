@@ -31,9 +31,7 @@ const (
 // the leader may normalize a request before proposing it and the FSM
 // normalizes it again when applying.
 //
-// Limits and workqueue retention are implemented (a workqueue stream
-// drops a message once its consumer acks it); interest is refused with
-// 10003. Storage "memory" is accepted and echoed, but the
+// All three retention policies are implemented (consumer_retention.go). Storage "memory" is accepted and echoed, but the
 // messages are stored in the node's state file like "file" ones (durable
 // either way); compression "s2" is likewise accepted and not applied.
 // Mirrors, sources, subject transforms and republish are refused with
@@ -108,9 +106,7 @@ func (c *StreamConfig) normalizePolicies() *APIError {
 	switch c.Retention {
 	case "":
 		c.Retention = LimitsPolicy
-	case LimitsPolicy, WorkQueuePolicy:
-	case InterestPolicy:
-		return ErrBadRequest("retention policy " + strconv.Quote(string(c.Retention)) + " not supported yet: only \"limits\" and \"workqueue\" are")
+	case LimitsPolicy, WorkQueuePolicy, InterestPolicy:
 	default:
 		return ErrStreamInvalidConfig("invalid retention")
 	}

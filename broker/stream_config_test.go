@@ -63,8 +63,6 @@ func TestStreamConfig_NormalizeRejects(t *testing.T) {
 		{"space in name", StreamConfig{Name: "a b"}, JSErrStreamInvalidConfig, ""},
 		{"tab in name", StreamConfig{Name: "a\tb"}, JSErrStreamInvalidConfig, ""},
 		{"long name", StreamConfig{Name: strings.Repeat("n", 256)}, JSErrStreamInvalidConfig, "stream name is too long, maximum allowed is 255"},
-		{"interest", StreamConfig{Name: "A", Retention: InterestPolicy}, JSErrBadRequest, ""},
-		{"interest", StreamConfig{Name: "A", Retention: InterestPolicy}, JSErrBadRequest, ""},
 		{"bad discard", StreamConfig{Name: "A", Discard: "sideways"}, JSErrStreamInvalidConfig, "invalid discard policy"},
 		{"bad compression", StreamConfig{Name: "A", Compression: "zip"}, JSErrStreamInvalidConfig, "invalid compression"},
 		{"replicas 6", StreamConfig{Name: "A", Replicas: 6}, JSErrStreamInvalidConfig, "maximum replicas is 5"},
@@ -216,7 +214,6 @@ func TestFSM_ApplyStreamCreate(t *testing.T) {
 		{"overlap literal", StreamConfig{Name: "O3", Subjects: []string{"x", "orders.7"}}, JSErrSubjectOverlap},
 		{"bad name", StreamConfig{Name: "a.b"}, JSErrStreamInvalidConfig},
 		{"sealed", StreamConfig{Name: "SEALED", Sealed: true}, JSErrStreamInvalidConfig},
-		{"interest", StreamConfig{Name: "IN", Retention: InterestPolicy}, JSErrBadRequest},
 	}
 	for _, tt := range tests {
 		wantErrCode(t, tt.name, apiErr(t, h.apply1(EncodeStreamCreate(tt.cfg, h.now))), tt.code, "")

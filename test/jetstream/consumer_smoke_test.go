@@ -130,3 +130,44 @@ func TestConsumerSmoke_OrderedAndKVWatch(t *testing.T) {
 	h, err := kv.History(ctxT(t, 5*time.Second), "a")
 	t.Logf("history %d %v", len(h), err)
 }
+
+// TestConsumerSmoke_Retention checks workqueue and interest streams end to
+// end: acked messages leave the stream.
+func TestConsumerSmoke_Retention(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.WithClients())
+	_, js := connectJS(t, follower(t, c))
+	ctx := ctxT(t, 20*time.Second)
+	for _, tc := range []struct {
+		name      string
+		retention jetstream.RetentionPolicy
+	}{{"WQ", jetstream.WorkQueuePolicy}, {"INT", jetstream.InterestPolicy}} {
+		s := mustCreateStream(t, js, jetstream.StreamConfig{Name: tc.name, Subjects: []string{tc.name + ".>"}, Retention: tc.retention})
+		cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "W", AckPolicy: jetstream.AckExplicitPolicy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			if _, err := js.Publish(ctx, tc.name+".job", body(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := cons.Fetch(5, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range b.Messages() {
+			if err := m.DoubleAck(ctx); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 5 || info.State.Msgs != 0 || info.State.LastSeq != 5 {
+			t.Fatalf("%s: fetched %d, stream state %+v; want 5 fetched and an empty stream", tc.name, n, info.State)
+		}
+	}
+}
