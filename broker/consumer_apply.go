@@ -10,8 +10,8 @@ import (
 // consumerApply is the consumer part of one ApplyBatch: the consumers the
 // batch touched, cached and written back at its end.
 type consumerApply struct {
-	touched map[string]*consumerTx
-	order   []*consumerTx
+	touched  map[string]*consumerTx
+	order    []*consumerTx
 	ops      []consumerOp // decoded ops batch (reused)
 	byStream map[string][]*consumerTx
 }
