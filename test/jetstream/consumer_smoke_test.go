@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/flotilla/flotilla/internal/testcluster"
+	"github.com/flotilla/flotilla/internal/testutil"
 )
 
 // TestConsumerSmoke is a quick end-to-end pass over a durable pull
@@ -168,6 +170,65 @@ func TestConsumerSmoke_Retention(t *testing.T) {
 		}
 		if n != 5 || info.State.Msgs != 0 || info.State.LastSeq != 5 {
 			t.Fatalf("%s: fetched %d, stream state %+v; want 5 fetched and an empty stream", tc.name, n, info.State)
+		}
+	}
+}
+
+// TestConsumerSmoke_LegacyAPI uses nats.go's legacy JetStream API: push
+// subscriptions (plain, durable queue, ordered) and PullSubscribe.Fetch
+// (no_wait with expires).
+func TestConsumerSmoke_LegacyAPI(t *testing.T) {
+	c := testcluster.New(t, 3, testcluster.WithClients())
+	nc, js := connectJS(t, follower(t, c))
+	mustCreateStream(t, js, jetstream.StreamConfig{Name: "L", Subjects: []string{"l.>"}})
+	for i := range 10 {
+		if _, err := js.Publish(ctxT(t, 5*time.Second), "l.x", body(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		sub  func(h nats.MsgHandler) (*nats.Subscription, error)
+	}{
+		{"push", func(h nats.MsgHandler) (*nats.Subscription, error) { return old.Subscribe("l.>", h) }},
+		{"durable queue", func(h nats.MsgHandler) (*nats.Subscription, error) {
+			return old.QueueSubscribe("l.>", "workers", h, nats.Durable("QD"))
+		}},
+		{"ordered", func(h nats.MsgHandler) (*nats.Subscription, error) {
+			return old.Subscribe("l.>", h, nats.OrderedConsumer())
+		}},
+	} {
+		var got atomic.Int64
+		sub, err := tc.sub(func(m *nats.Msg) {
+			got.Add(1)
+			_ = m.Ack()
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if n := got.Load(); n != 10 {
+				return fmt.Errorf("%s: %d of 10 messages", tc.name, n)
+			}
+			return nil
+		})
+		_ = sub.Unsubscribe()
+	}
+	ps, err := old.PullSubscribe("l.x", "PD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ps.Fetch(10, nats.MaxWait(5*time.Second))
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("legacy pull fetch: %d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		if err := m.AckSync(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
