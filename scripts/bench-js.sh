@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# bench-js.sh - JetStream publish throughput of a three-node Flotilla cluster side by side with
-# three-node nats-server JetStream clusters (R3, file storage), measured with `nats bench`
+# bench-js.sh - JetStream publish and consume throughput of a three-node Flotilla cluster side by
+# side with three-node nats-server JetStream clusters (R3, file storage), measured with `nats bench`
 # (natscli v0.5.0) in one run on the same machine. A benchmark, not a test: it never fails on
-# numbers (it exits 1 only when a nats bench run errors). See docs/benchmarks.md.
+# numbers (it exits 1 only when a nats bench run errors or leaves a wrong count). See docs/benchmarks.md.
 #
-# Usage: scripts/bench-js.sh [-r RUNS] [-s N1] [-a N2] [-L "local remote"] [-q] [-w] [-F] [-o DIR] BINARY
-#        scripts/bench-js.sh -A [-r RUNS] [-s N1] [-a N2] [-L ...] [-q] [-F]   (A/A calibration)
+# Usage: scripts/bench-js.sh [-g GROUPS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-L "local remote"] [-q] [-w] [-F] [-o DIR] BINARY
+#        scripts/bench-js.sh -A [-g GROUPS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-L ...] [-q] [-F]   (A/A calibration)
 #   BINARY   the flotilla binary (e.g. ./bin/flotilla after `make build`)
+#   -g LIST  scenario groups (default "pub"): pub = the publish scenarios, consume = the consumer
+#            scenarios (js consume, js fetch, js ordered); -g "pub consume" runs both
 #   -r RUNS  runs per scenario, placement and target (default 3); medians are reported
 #   -s N1    messages per `js pub sync` run (default 5000)
 #   -a N2    messages per `js pub async` run, shared by the clients (default 200000)
-#   -L LIST  stream leader placements (default "local remote"): local = the client is connected to
-#            the server that leads the stream, remote = to another server of the cluster
-#   -q       quick smoke: 1 run, 500 sync and 20000 async messages (not for numbers)
-#   -w       also rewrite the JetStream publish section of docs/benchmarks.md (between the
-#            <!-- js-bench:start --> and <!-- js-bench:end --> markers)
+#   -c N3    messages in the stream for each consumer run, all read back (default 150000)
+#   -L LIST  leader placements (default "local remote"): local = the client is connected to the
+#            server that leads the stream (and the consumer), remote = to another server of the cluster
+#   -q       quick smoke: 1 run, 500 sync, 20000 async and 20000 consumer messages (not for numbers)
+#   -w       also rewrite the sections of docs/benchmarks.md of the groups that ran: publish between
+#            <!-- js-bench:start --> and <!-- js-bench:end -->, consume between
+#            <!-- js-consume-bench:start --> and <!-- js-consume-bench:end -->
 #   -F       also count fsync/fdatasync/sync_file_range calls of each cluster's three server
 #            processes during a sync and an async publish (strace; installed with apt-get when
 #            missing) -> messages per sync call; these probe runs are not part of the table
-#   -o DIR   keep results.tsv, the nats bench outputs and the server logs in DIR
+#   -o DIR   keep results.tsv (publish), results-consume.tsv, the nats bench outputs and the server logs in DIR
 #   -A       calibration: the "flotilla" target is a third nats-server cluster with
 #            sync_interval: always (shows how far a ratio drifts from noise alone)
 # Targets, all started fresh in a temp dir and running side by side on 127.0.0.1:
@@ -26,21 +30,30 @@
 #   nats-default  nats-server v2.15.2, 3 nodes, JetStream file store, default sync (fsync every 2 min)
 #   nats-always   the same with `sync_interval: always` (fsync on every write)
 # Scenarios, 128 B messages, stream "benchstream" on subject bench.js with 3 replicas:
-#   nats bench js pub sync bench.js --create --purge --replicas 3 --msgs N1
-#   nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --msgs N2 [--clients 4]
+#   pub:     nats bench js pub sync bench.js --create --purge --replicas 3 --msgs N1
+#            nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --msgs N2 [--clients 4]
+#   consume: nats bench js consume --msgs N3 --batch 500 [--clients 4]   (durable nats-bench, explicit acks)
+#            nats bench js fetch --msgs N3 --batch 500                   (durable nats-bench, explicit acks)
+#            nats bench js ordered --msgs N3                             (ephemeral ordered consumer)
 # Before every measurement the stream is deleted and created anew (one throw-away message), its
 # leader is placed (nats-server: `nats stream cluster step-down --preferred`; flotilla: the client
-# picks the Raft leader's or a follower's port), and --purge empties it. Targets are interleaved
-# (rotating order) within every run. A run whose stream leader moved during the measurement is
-# reported but not counted. Every command is bounded by `timeout`; only PIDs started here are
-# stopped; the temp dir is removed at exit.
+# picks the Raft leader's or a follower's port), and --purge empties it. A consumer measurement
+# first fills the fresh stream (not measured):
+#            nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --msgs N3
+# checks that it holds N3 messages, and on nats-server creates the durable nats-bench itself (same
+# config as nats bench, which then only updates it) to move its leader next to the stream leader;
+# afterwards `nats consumer info` must show every message delivered once (and acknowledged), and
+# the consumer and the stream are removed. Targets are interleaved (rotating order) within every
+# run. A run whose stream (or durable consumer) leader was elsewhere is reported but not counted.
+# Every command is bounded by `timeout`; only PIDs started here are stopped; the temp dir is
+# removed at exit.
 # Env: NATS_BIN, NATS_SERVER_BIN (use these binaries instead of the pinned ones from scripts/lib.sh),
 #      FLOTILLA_TOOLS (where the pinned tools live / get installed, default ~/.cache/flotilla-tools/bin),
-#      BENCH_TIMEOUT (seconds per nats bench command, default 60 + N1/10 + N2/1000).
+#      BENCH_TIMEOUT (seconds per nats bench command, default 60 + N1/10 + N2/1000 + N3/1000).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 TOOL="$HERE/bench/jstool.py"
 SPLICE="$HERE/bench/benchtool.py"
@@ -48,14 +61,16 @@ DOC="$ROOT/docs/benchmarks.md"
 SUBJ=bench.js
 STREAM=benchstream
 
-usage() { sed -n '2,43p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-RUNS="" N1="" N2="" LOCS="local remote" QUICK="" WRITE="" KEEP="" AA="" FSYNC=""
-while getopts "r:s:a:L:qwFo:Ah" opt; do
+RUNS="" N1="" N2="" N3="" GROUPS_="pub" LOCS="local remote" QUICK="" WRITE="" KEEP="" AA="" FSYNC=""
+while getopts "g:r:s:a:c:L:qwFo:Ah" opt; do
 	case $opt in
+	g) GROUPS_=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
 	s) N1=$OPTARG ;;
 	a) N2=$OPTARG ;;
+	c) N3=$OPTARG ;;
 	L) LOCS=$OPTARG ;;
 	q) QUICK=1 ;;
 	w) WRITE=1 ;;
@@ -67,13 +82,25 @@ while getopts "r:s:a:L:qwFo:Ah" opt; do
 done
 shift $((OPTIND - 1))
 if [ -n "$QUICK" ]; then
-	RUNS=${RUNS:-1} N1=${N1:-500} N2=${N2:-20000}
+	RUNS=${RUNS:-1} N1=${N1:-500} N2=${N2:-20000} N3=${N3:-20000}
 else
-	RUNS=${RUNS:-3} N1=${N1:-5000} N2=${N2:-200000}
+	RUNS=${RUNS:-3} N1=${N1:-5000} N2=${N2:-200000} N3=${N3:-150000}
 fi
-[[ $RUNS =~ ^[1-9][0-9]*$ && $N1 =~ ^[1-9][0-9]*$ && $N2 =~ ^[1-9][0-9]*$ ]] || { echo "-r, -s and -a take positive integers" >&2; usage; }
+[[ $RUNS =~ ^[1-9][0-9]*$ && $N1 =~ ^[1-9][0-9]*$ && $N2 =~ ^[1-9][0-9]*$ && $N3 =~ ^[1-9][0-9]*$ ]] ||
+	{ echo "-r, -s, -a and -c take positive integers" >&2; usage; }
 [ $((N2 % 4)) -eq 0 ] || { echo "-a must be a multiple of 4 (4 clients share it)" >&2; exit 2; }
+[ $((N3 % 4)) -eq 0 ] || { echo "-c must be a multiple of 4 (4 clients share it)" >&2; exit 2; }
 for l in $LOCS; do [[ $l == local || $l == remote ]] || { echo "-L takes 'local' and/or 'remote'" >&2; exit 2; }; done
+PUB="" CONS=""
+for g in $GROUPS_; do
+	case $g in
+	pub) PUB=1 ;;
+	consume) CONS=1 ;;
+	*) echo "-g takes 'pub' and/or 'consume'" >&2; exit 2 ;;
+	esac
+done
+[ -n "$PUB$CONS" ] || { echo "-g needs a group" >&2; exit 2; }
+[ -z "$FSYNC" ] || [ -n "$PUB" ] || { echo "-F probes publishes: it needs -g pub" >&2; exit 2; }
 if [ -n "$AA" ]; then
 	[ -z "$WRITE" ] || { echo "-A (calibration) does not write docs" >&2; exit 2; }
 	BIN="" F=nats-always-B
@@ -85,7 +112,7 @@ else
 fi
 D=nats-default A=nats-always
 TARGETS=("$F" "$D" "$A")
-TO=${BENCH_TIMEOUT:-$((60 + N1 / 10 + N2 / 1000))}
+TO=${BENCH_TIMEOUT:-$((60 + N1 / 10 + N2 / 1000 + N3 / 1000))}
 need() { command -v "$1" >/dev/null 2>&1 || { echo "missing tool: $1" >&2; exit 2; }; }
 for t in go curl python3 timeout; do need "$t"; done
 if [ -n "$FSYNC" ] && ! command -v strace >/dev/null 2>&1; then
@@ -110,14 +137,18 @@ TMP=$(mktemp -d /tmp/flotilla-benchjs.XXXXXX)
 OUT=${KEEP:-$TMP/out}
 mkdir -p "$OUT/logs"
 OUT=$(cd "$OUT" && pwd)
-RES="$OUT/results.tsv"
+RES="$OUT/results.tsv"          # publish scenarios
+RESC="$OUT/results-consume.tsv" # consumer scenarios
 FS="$OUT/fsync.tsv"
-printf 'target\tlocality\tscenario\trun\tmsgs_per_s\tp50_us\tp99_us\tclient_server\tstream_leader\tnote\tload1\tcommand\n' >"$RES"
+for f in "$RES" "$RESC"; do
+	printf 'target\tlocality\tscenario\trun\tmsgs_per_s\tp50_us\tp99_us\tclient_server\tstream_leader\tnote\tload1\tcommand\tconsumer_leader\tcheck\n' >"$f"
+done
 rm -f "$FS" "$OUT/failures.txt"
 
 declare -A KIND CPORT HPORT CDIR
 SRV_PIDS=() # nats-server processes (flotilla nodes are stopped through scripts/cluster.sh)
 FLOTILLA_DIRS=()
+# shellcheck disable=SC2317 # (run by the EXIT trap, which shellcheck does not follow)
 cleanup() {
 	local rc=$? d f
 	for d in "${FLOTILLA_DIRS[@]}"; do
@@ -136,7 +167,7 @@ cleanup() {
 		done 2>/dev/null || true
 	fi
 	rm -rf "$TMP"
-	exit $rc
+	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -217,6 +248,7 @@ nb() { # nb LABEL NODE ARGS... (bounded nats CLI call)
 	timeout 60 "$NATS" -s "$(url "$t" "$n")" --no-context "$@"
 }
 stream_leader() { nb "$1" "$2" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -; }
+consumer_leader() { nb "$1" "$2" consumer info "$STREAM" "$3" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -; }
 raft_leader() { # raft_leader LABEL: the Raft leader as seen by the first node that answers
 	local i l
 	for i in 1 2 3; do
@@ -249,7 +281,10 @@ log "ready: $(for t in "${TARGETS[@]}"; do printf '%s %s  ' "$t" "$(url "$t" n1)
 # ---- one measurement ----
 FAILS=()
 load1() { cut -d' ' -f1 /proc/loadavg; }
-row() { printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"; }
+ROWS=$RES # the results file row() appends to (set per measurement)
+row() { # row TARGET LOC SCEN RUN RATE P50 P99 CLIENT STREAM_LEADER NOTE LOAD1 COMMAND [CONSUMER_LEADER CHECK]
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${@:1:12}" "${13:--}" "${14:--}" >>"$ROWS"
+}
 fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE [START END]
 	local t=$1 i
 	FAILS+=("$1 $2 $3 run $4: $5")
@@ -260,6 +295,10 @@ fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE [START END]
 		if [ "${KIND[$t]}" = flotilla ] && [ $# -ge 8 ]; then
 			echo "-- warn/error lines of the flotilla node logs from $7 to $8 (at most 40):"
 			python3 "$TOOL" logwindow "$7" "$8" "${CDIR[$t]}"/n[123].log 2>/dev/null | tail -40
+			for i in 1 2 3; do
+				echo "-- tail of n$i.log:"
+				tail -5 "${CDIR[$t]}/n$i.log" 2>/dev/null
+			done
 		fi
 	} >>"$OUT/failures.txt"
 	log "FAIL $1 leader-$2 $3 run $4: $5"
@@ -301,6 +340,7 @@ prepare() {
 measure() { # measure TARGET LOC SCEN RUN
 	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld ts0 ts1 note=ok
 	local args
+	ROWS=$RES
 	case $sc in
 	js.pub.sync) args=(bench js pub sync "$SUBJ" --create --purge --replicas 3 --msgs "$N1" --no-progress) ;;
 	js.pub.async) args=(bench js pub async "$SUBJ" --create --purge --replicas 3 --batch 500 --msgs "$N2" --no-progress) ;;
@@ -334,6 +374,100 @@ measure() { # measure TARGET LOC SCEN RUN
 	nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
 }
 
+# place_durable TARGET NODE CLIENTS: nats-server puts a new consumer's leader on any server of the
+# stream, so create the durable nats-bench here with the config nats bench asks for (nats bench then
+# only updates it, turning the inactive threshold back to its 10 s) and move its leader to NODE.
+place_durable() {
+	local t=$1 want=$2 n=$3 i
+	if ! nb "$t" n1 consumer add "$STREAM" nats-bench --pull --deliver all --ack explicit --replay instant \
+		--max-pending $((500 * n)) --inactive-threshold 60s --defaults >"$TMP/cadd.log" 2>&1; then
+		log "$t: consumer add failed: $(tail -3 "$TMP/cadd.log" | tr '\n' ' ')"
+		return 0
+	fi
+	for ((i = 0; i < 10; i++)); do
+		[ "$(consumer_leader "$t" n1 nats-bench)" = "$want" ] && return 0
+		nb "$t" n1 consumer cluster step-down "$STREAM" nats-bench --preferred "$want" -f >/dev/null 2>&1 || true
+		sleep 1
+	done
+}
+
+# consumer_state TARGET NODE NAME LAST ACKED -> "LEADER STATE DETAIL" (jstool.py consumer-check);
+# explicit acks are fire-and-forget, so give the last ones a moment to be applied
+consumer_state() {
+	local i out
+	for ((i = 0; i < 10; i++)); do
+		out=$(nb "$1" "$2" consumer info "$STREAM" "$3" --json 2>/dev/null | python3 "$TOOL" consumer-check "$4" "$5" || true)
+		[[ $out == *" acks-behind "* ]] || break
+		sleep 0.5
+	done
+	echo "$out"
+}
+
+measure_consumer() { # measure_consumer TARGET LOC SCEN RUN
+	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld ts0 ts1 note=ok
+	local args clients=1 acked=1 msgs last cname cl=- state=- detail=- check=-
+	ROWS=$RESC
+	case $sc in
+	js.consume) args=(bench js consume --msgs "$N3" --batch 500 --no-progress) ;;
+	js.consume.4clients) args=(bench js consume --msgs "$N3" --batch 500 --clients 4 --no-progress) clients=4 ;;
+	js.fetch) args=(bench js fetch --msgs "$N3" --batch 500 --no-progress) ;;
+	js.ordered) args=(bench js ordered --msgs "$N3" --no-progress) acked=0 ;;
+	esac
+	read -r client want < <(prepare "$t" "$loc")
+	if [ "$client" = - ]; then
+		cp "$TMP/create.log" "$lf"
+		fail_note "$t" "$loc" "$sc" "$run" "could not create the stream or find its leader" "$lf"
+		row "$t" "$loc" "$sc" "$run" FAIL NA NA - - "stream create failed or no leader" "$(load1)" "nats ${args[*]}"
+		return 0
+	fi
+	ts0=$(date -u +%FT%T.%3NZ)
+	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context bench js pub async "$SUBJ" --create --purge --replicas 3 \
+		--batch 500 --msgs "$N3" --no-progress >"$lf.fill" 2>&1 || rc=$?
+	read -r msgs last < <(nb "$t" "$client" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" stream-state)
+	if [ $rc -ne 0 ] || [ "$msgs" != "$N3" ]; then
+		fail_note "$t" "$loc" "$sc" "$run" "filling the stream: rc=$rc, it holds $msgs messages, wanted $N3" "$lf.fill" "$ts0" "$(date -u +%FT%T.%3NZ)"
+		row "$t" "$loc" "$sc" "$run" FAIL NA NA "$client" - "fill failed" "$(load1)" "nats ${args[*]}"
+		nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
+		return 0
+	fi
+	# the stream is new, so this normally finds nothing: no consumer state may carry over
+	nb "$t" "$client" consumer rm "$STREAM" nats-bench -f >/dev/null 2>&1 || true
+	[ "$sc" != js.ordered ] && [ "${KIND[$t]}" = nats ] && place_durable "$t" "$want" "$clients"
+	l0=$(stream_leader "$t" "$client")
+	ld=$(load1)
+	log "$t | leader-$loc | $sc | run $run | client on $client, stream leader $l0, $msgs messages"
+	ts0=$(date -u +%FT%T.%3NZ)
+	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context "${args[@]}" >"$lf" 2>&1 || rc=$?
+	ts1=$(date -u +%FT%T.%3NZ)
+	l1=$(stream_leader "$t" "$client")
+	cname=nats-bench
+	# the ordered consumer is the stream's only one; it stays until its 10 s inactive threshold
+	[ "$sc" = js.ordered ] && cname=$(nb "$t" "$client" consumer ls "$STREAM" -n 2>/dev/null | head -1 || true)
+	[ -n "$cname" ] && read -r cl state detail < <(consumer_state "$t" "$client" "$cname" "$last" "$acked")
+	read -r r p50 p99 < <(python3 "$TOOL" parse "$lf")
+	if [ $rc -ne 0 ] || [ "$r" = NA ]; then
+		note="nats bench rc=$rc"
+		[ $rc -eq 124 ] && note="nats bench timed out after ${TO}s"
+		fail_note "$t" "$loc" "$sc" "$run" "$note; consumer $cname afterwards: $state $detail" "$lf" "$ts0" "$ts1"
+		r=FAIL
+	elif [ "$state" != ok ] && [ "$state" != acks-behind ]; then
+		note="consumer $cname afterwards: $state $detail"
+		fail_note "$t" "$loc" "$sc" "$run" "$note" "$lf" "$ts0" "$ts1"
+		r=FAIL
+	elif [ "$l0" != "$want" ] || [ "$l1" != "$want" ]; then
+		note="stream leader $l0 before / $l1 after the run, wanted $want (not counted)"
+		log "$t: $note"
+	elif [ "$cl" != "$want" ] && { [ "$sc" != js.ordered ] || [ "${KIND[$t]}" = flotilla ]; }; then
+		# (nats-server places the R1 ordered consumer on any server; where it was is recorded)
+		note="consumer leader $cl, wanted $want (not counted)"
+		log "$t: $note"
+	fi
+	[ "$state" = acks-behind ] && check="acks-behind $detail" && log "$t: $check"
+	row "$t" "$loc" "$sc" "$run" "$r" "$p50" "$p99" "$client" "$l1" "$note" "$ld" "nats ${args[*]}" "$cl" "$check"
+	[ -n "$cname" ] && { nb "$t" "$client" consumer rm "$STREAM" "$cname" -f >/dev/null 2>&1 || true; }
+	nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
+}
+
 # CPU accounting (jiffies): the whole machine from /proc/stat; this benchmark = its servers (alive) +
 # this script and its reaped children (nats bench, curl, python). The rest is other work.
 cpu_machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; } # busy steal
@@ -354,13 +488,25 @@ T0=$SECONDS
 read -r CB0 CS0 < <(cpu_machine)
 CO0=$(cpu_ours)
 W0=$(date +%s.%N)
-SCENS=(js.pub.sync js.pub.async js.pub.async.4clients)
+SCENS=()
+[ -n "$PUB" ] && SCENS+=(js.pub.sync js.pub.async js.pub.async.4clients)
+[ -n "$CONS" ] && SCENS+=(js.consume js.consume.4clients js.fetch js.ordered)
+declare -A GSECS=([pub]=0 [consume]=0) # seconds spent per group
 k=0
 for ((run = 1; run <= RUNS; run++)); do
 	for loc in $LOCS; do
 		for sc in "${SCENS[@]}"; do
+			s0=$SECONDS
 			# rotate the order of the targets so that machine noise is spread over them
-			for j in 0 1 2; do measure "${TARGETS[$(((k + j) % 3))]}" "$loc" "$sc" "$run"; done
+			for j in 0 1 2; do
+				if [[ $sc == js.pub.* ]]; then
+					measure "${TARGETS[$(((k + j) % 3))]}" "$loc" "$sc" "$run"
+				else
+					measure_consumer "${TARGETS[$(((k + j) % 3))]}" "$loc" "$sc" "$run"
+				fi
+			done
+			if [[ $sc == js.pub.* ]]; then g=pub; else g=consume; fi
+			GSECS[$g]=$((GSECS[$g] + SECONDS - s0))
 			k=$((k + 1))
 		done
 	done
@@ -400,10 +546,6 @@ if [ -n "$FSYNC" ]; then
 fi
 
 # ---- report ----
-TABLE=$(python3 "$TOOL" table "$RES" "${TARGETS[@]}")
-if [ -s "$FS" ]; then INTERP=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}" "$FS"); else INTERP=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}"); fi
-FSTABLE=""
-[ -s "$FS" ] && FSTABLE=$(python3 "$TOOL" fsync-table "$FS")
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || true)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo 2>/dev/null || true)
 fsys=$(df -T "$TMP" 2>/dev/null | awk 'NR==2 {print $2}' || true)
@@ -422,24 +564,52 @@ print(f"{n / (time.monotonic() - t0):,.0f}")
 os.close(fd)
 os.unlink(p)' "$TMP" 2>/dev/null || echo "?")
 if [ -n "$AA" ]; then FV="(A/A calibration: no flotilla)"; else FV=$("$BIN" version 2>/dev/null || "$BIN" --version 2>/dev/null || echo unknown); fi
-NOTES=""
-if [ ${#FAILS[@]} -gt 0 ]; then
-	NOTES+=$'\n\nFailed runs (not counted in the medians):\n'
-	for f in "${FAILS[@]}"; do NOTES+=$'\n'"- $f"; done
-fi
-moved=$(awk -F'\t' 'NR>1 && $5 != "FAIL" && $10 != "ok" {print "- " $1 " leader-" $2 " " $3 " run " $4 ": " $10}' "$RES")
-# (the load average is no measure of other work here: threads waiting in fsync count as load)
-read -r LMIN LMAX < <(awk -F'\t' 'NR>1 {print $11}' "$RES" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s\n", a[1], a[NR]; else print "? ?"}')
-[ -n "$moved" ] && NOTES+=$'\n\nRuns not counted because the stream leader was elsewhere:\n\n'"$moved"
-if [ "$PCT_OTHER" -ge 15 ] || [ "$PCT_STEAL" -ge 15 ]; then
-	NOTES+=$'\n\n'"**The machine was busy**: other processes used $PCT_OTHER% of its CPU time during the measurements"
-	NOTES+=" (steal $PCT_STEAL%), so these numbers are rough; rerun on a quiet machine before reading anything into"
-	NOTES+=" small ratio changes."
-fi
-FSEC=""
-if [ -n "$FSTABLE" ]; then
-	FSEC=$(
-		cat <<EOF
+
+# notes RESULTS SCENARIO_PREFIX...: failed runs and runs not counted (of the scenarios with these
+# prefixes), a busy-machine warning, the machine and the tools
+notes() {
+	local res=$1 f p moved flagged lmin lmax n=""
+	shift
+	local mine=()
+	for f in "${FAILS[@]}"; do
+		for p in "$@"; do [[ $f == *" $p"* ]] && { mine+=("$f"); break; }; done
+	done
+	if [ ${#mine[@]} -gt 0 ]; then
+		n+=$'\n\nFailed runs (not counted in the medians; details in failures.txt with -o):\n'
+		for f in "${mine[@]}"; do n+=$'\n'"- $f"; done
+	fi
+	moved=$(awk -F'\t' 'NR>1 && $5 != "FAIL" && $10 != "ok" {print "- " $1 " leader-" $2 " " $3 " run " $4 ": " $10}' "$res")
+	[ -n "$moved" ] && n+=$'\n\nRuns not counted because a leader was elsewhere:\n\n'"$moved"
+	flagged=$(awk -F'\t' 'NR>1 && $5 != "FAIL" && $14 != "-" && $14 != "" {print "- " $1 " leader-" $2 " " $3 " run " $4 ": " $14}' "$res")
+	[ -n "$flagged" ] && n+=$'\n\nRuns counted, but the consumer had not applied every ack 5 s after the end:\n\n'"$flagged"
+	if [ "$PCT_OTHER" -ge 15 ] || [ "$PCT_STEAL" -ge 15 ]; then
+		n+=$'\n\n'"**The machine was busy**: other processes used $PCT_OTHER% of its CPU time during the measurements"
+		n+=" (steal $PCT_STEAL%), so these numbers are rough; rerun on a quiet machine before reading anything into"
+		n+=" small ratio changes."
+	fi
+	# (the load average is no measure of other work here: threads waiting in fsync count as load)
+	read -r lmin lmax < <(awk -F'\t' 'NR>1 {print $11}' "$res" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s\n", a[1], a[NR]; else print "? ?"}')
+	printf '%s\n\n' "$n"
+	printf 'Machine: %s\n' "$(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk ($dsyncs appends+fdatasync/s of 4 KiB from one thread), Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after ($lmin - $lmax at the starts of the measurements; threads waiting in fsync count as load). Share of the machine's CPU time during the whole run ($ELAPSED s, all groups): this benchmark (servers and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. All nine servers and the client share the CPUs and the disk."
+	printf 'Tools: %s' "\`nats\` CLI $NV, nats-server $SV, $FV."
+}
+
+ARGS="-r $RUNS"
+[ -n "$PUB" ] && ARGS+=" -s $N1 -a $N2"
+[ -n "$CONS" ] && ARGS+=" -c $N3"
+[ "$GROUPS_" != pub ] && ARGS="-g \"$GROUPS_\" $ARGS"
+[ "$LOCS" != "local remote" ] && ARGS+=" -L \"$LOCS\""
+[ -n "$FSYNC" ] && ARGS+=" -F"
+[ -n "$AA" ] && ARGS="-A $ARGS"
+
+section_pub() {
+	local table interp fstable="" fsec=""
+	table=$(python3 "$TOOL" table "$RES" "${TARGETS[@]}")
+	if [ -s "$FS" ]; then interp=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}" "$FS"); else interp=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}"); fi
+	[ -s "$FS" ] && fstable=$(python3 "$TOOL" fsync-table "$FS")
+	if [ -n "$fstable" ]; then
+		fsec=$(
+			cat <<EOF
 
 
 Sync calls of the three server processes of each cluster (\`-F\`: \`strace -c -f -e trace=fsync,fdatasync,sync_file_range\`
@@ -447,18 +617,14 @@ attached to the servers, \`scripts/bench/fsynccount.sh\`) while one client publi
 strace stops every traced thread at each system call, so the rates in the last column are far below
 the table above; only the counts matter:
 
-$FSTABLE
+$fstable
 EOF
-	)
-fi
-ARGS="-r $RUNS -s $N1 -a $N2"
-[ "$LOCS" != "local remote" ] && ARGS+=" -L \"$LOCS\""
-[ -n "$FSYNC" ] && ARGS+=" -F"
-section() {
+		)
+	fi
 	cat <<EOF
 ### Publish to an R3 stream on three nodes
 
-Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` ($ELAPSED s). Three three-node
+Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[pub]} s for these scenarios). Three three-node
 clusters ran side by side on 127.0.0.1, each started fresh: **$F** (\`scripts/cluster.sh start -n 3\`),
 **$D** (nats-server, JetStream file store, default \`sync_interval\`: data is flushed to the OS on
 write and fsynced every 2 minutes) and **$A** (the same with \`sync_interval: always\`: fsync on
@@ -474,14 +640,11 @@ group, so the client connects to the Raft leader), *leader-remote* = the client 
 another server, which forwards every publish to the leader. Placement moves the numbers a lot,
 so compare leader-local with leader-local. Ratios are of the medians; above 1 means $F is faster.
 
-$TABLE
+$table
 
 Reading the numbers (generated from the tables above):
 
-$INTERP$FSEC$NOTES
-
-Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk ($dsyncs appends+fdatasync/s of 4 KiB from one thread), Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after ($LMIN - $LMAX at the starts of the measurements; threads waiting in fsync count as load). Share of the machine's CPU time during the measurements: this benchmark (servers and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. All nine servers and the client share the CPUs and the disk.
-Tools: \`nats\` CLI $NV, nats-server $SV, $FV.
+$interp$fsec$(notes "$RES" js.pub.)
 
 Commands (PORT = the client port of the server the client connects to):
 
@@ -499,4 +662,81 @@ nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --p
 \`\`\`
 EOF
 }
-bench_finish "$(section)" "$SPLICE" '<!-- js-bench:start -->' '<!-- js-bench:end -->'
+
+section_consume() {
+	local table interp
+	table=$(python3 "$TOOL" table "$RESC" "${TARGETS[@]}")
+	interp=$(python3 "$TOOL" cinterp "$RESC" "${TARGETS[@]}")
+	cat <<EOF
+### Consume from an R3 stream on three nodes
+
+Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[consume]} s for these scenarios). The same
+three kinds of cluster as for publishing (**$F**, **$D**, **$A**), all started fresh. Every
+measurement reads a freshly filled stream: the stream is deleted and created anew (R3, file
+storage), its leader placed as for publishing, then filled with $N3 messages of 128 B
+(\`js pub async\`, not measured) and checked to hold exactly $N3. \`nats bench js consume\` and
+\`js fetch\` read them all through the durable pull consumer \`nats-bench\` (deliver all, explicit
+acks, \`max_ack_pending\` = 500 x clients) and acknowledge each message; \`js ordered\` reads them
+through an ephemeral ordered consumer (R1, memory, no acks). Afterwards \`nats consumer info\` must
+show every message delivered exactly once (and, with acks, the ack floor at the last one); then the
+consumer and the stream are removed.
+
+*leader-local* = the client is connected to the server that leads the stream and the consumer,
+*leader-remote* = to another server, which relays pull requests, acks and messages. Flotilla has one
+Raft group, so its stream and consumer leader is the Raft leader. nats-server gives each consumer its
+own Raft group and puts its leader on any of the stream's servers, so for \`js consume\` and
+\`js fetch\` the script creates the durable \`nats-bench\` itself (nats bench then only updates it)
+and moves its leader next to the stream leader (\`nats consumer cluster step-down --preferred\`); the
+ordered consumer, created by nats bench, stays wherever nats-server put it (counted below). Reading
+writes no messages, but deliveries and acks are replicated state: Flotilla commits them through its
+Raft log in batches, nats-server through the consumer's Raft group (fsynced with
+\`sync_interval: always\`). Ratios are of the medians; above 1 means $F is faster.
+
+$table
+
+Reading the numbers (generated from the tables above):
+
+$interp$(notes "$RESC" js.consume js.fetch js.ordered)
+
+Commands (PORT = the client port of the server the client connects to, NODE = the stream leader):
+
+\`\`\`sh
+# before each measurement: a fresh stream, leader placed, filled, checked
+nats -s nats://127.0.0.1:PORT --no-context stream rm $STREAM -f
+nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --replicas 3 --msgs 1 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context stream cluster step-down $STREAM --preferred NODE -f   # nats-server only
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --msgs $N3 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context stream info $STREAM --json                         # state.messages = $N3
+nats -s nats://127.0.0.1:PORT --no-context consumer rm $STREAM nats-bench -f                   # (none on a fresh stream)
+# nats-server, js consume / js fetch only: the durable nats-bench, its leader on NODE (CLIENTS = 1 or 4)
+nats -s nats://127.0.0.1:PORT --no-context consumer add $STREAM nats-bench --pull --deliver all --ack explicit --replay instant --max-pending \$((500 * CLIENTS)) --inactive-threshold 60s --defaults
+nats -s nats://127.0.0.1:PORT --no-context consumer cluster step-down $STREAM nats-bench --preferred NODE -f
+# the measurements
+nats -s nats://127.0.0.1:PORT --no-context bench js consume --msgs $N3 --batch 500 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js consume --msgs $N3 --batch 500 --clients 4 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js fetch --msgs $N3 --batch 500 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js ordered --msgs $N3 --no-progress
+# after each: delivered.stream_seq = the stream's last_seq, no redeliveries, no acks pending; clean up
+nats -s nats://127.0.0.1:PORT --no-context consumer info $STREAM CONSUMER --json
+nats -s nats://127.0.0.1:PORT --no-context consumer rm $STREAM CONSUMER -f
+nats -s nats://127.0.0.1:PORT --no-context stream rm $STREAM -f
+\`\`\`
+EOF
+}
+
+if [ -n "$PUB" ] && [ -n "$CONS" ]; then
+	# two sections: the publish one here, the consume one (and the exit status) through bench_finish
+	SEC=$(section_pub)
+	echo "$SEC"
+	echo "$SEC" >"$OUT/summary-pub.md"
+	if [ -n "$WRITE" ]; then
+		echo "$SEC" | python3 "$SPLICE" splice "$DOC" '<!-- js-bench:start -->' '<!-- js-bench:end -->'
+		log "updated $DOC (publish section)"
+	fi
+	echo
+fi
+if [ -n "$CONS" ]; then
+	RES=$RESC # (bench_finish names it in its last log line)
+	bench_finish "$(section_consume)" "$SPLICE" '<!-- js-consume-bench:start -->' '<!-- js-consume-bench:end -->'
+fi
+bench_finish "$(section_pub)" "$SPLICE" '<!-- js-bench:start -->' '<!-- js-bench:end -->'

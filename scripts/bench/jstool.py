@@ -9,13 +9,21 @@ Usage:
   jstool.py raft-leader < cluster-status.json    leader_id of Flotilla's /cluster/status, or -
   jstool.py strace-count FILE
       "fsync=N fdatasync=N sync_file_range=N total=N" from an `strace -c` summary file.
+  jstool.py stream-state < stream-info.json     "MESSAGES LAST_SEQ" of `nats stream info --json`, or "- -"
+  jstool.py consumer-check LAST_SEQ ACKED < consumer-info.json
+      "LEADER STATE DETAIL" for a consumer after a run that should have read the stream up to
+      LAST_SEQ (ACKED=1: and acknowledged all of it): STATE is ok, acks-behind (everything was
+      delivered once but the ack floor has not reached LAST_SEQ yet) or wrong (delivered short,
+      redeliveries, or acks pending after all were sent); DETAIL lists the counters (no spaces).
   jstool.py table RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS
       Markdown: throughput table (median, min - max per target; ratios of the medians) and the
       latency table of the synchronous publishes. Rows whose msgs_per_s is not a number (FAIL) or
       whose note is not "ok" (e.g. the stream leader moved during the run) are not counted.
   jstool.py interp RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS [FSYNC.tsv]
-      A bullet list that states the measured ratios (and, with FSYNC.tsv, the sync calls per
-      message) in words.
+      A bullet list that states the measured publish ratios (and, with FSYNC.tsv, the sync calls
+      per message) in words.
+  jstool.py cinterp RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS
+      The same for the consumer scenarios, plus where the consumers' leaders were.
   jstool.py fsync-table FSYNC.tsv
       Markdown table of the fsync probe (-F).
   jstool.py logwindow START END FILE...
@@ -34,8 +42,15 @@ SCENARIOS = OrderedDict(
         ("js.pub.sync", "`js pub sync`, 1 client"),
         ("js.pub.async", "`js pub async --batch 500`, 1 client"),
         ("js.pub.async.4clients", "`js pub async --batch 500`, 4 clients"),
+        ("js.consume", "`js consume --batch 500`, 1 client"),
+        ("js.consume.4clients", "`js consume --batch 500`, 4 clients"),
+        ("js.fetch", "`js fetch --batch 500`, 1 client"),
+        ("js.ordered", "`js ordered`, 1 client"),
     ]
 )
+# scenarios whose nats bench latencies are worth a table. Not js fetch: nats bench times only the
+# Fetch call, which returns before the messages arrive.
+LATENCY = OrderedDict([("js.pub.sync", ("`js pub sync` latency per message", "median of the runs' P50 / P99"))])
 LOCALITIES = OrderedDict([("local", "leader-local"), ("remote", "leader-remote")])
 
 
@@ -157,7 +172,8 @@ def cmd_table(path, targets):
         m1, m2 = med(rates.get(k1, [])), med(rates.get(k2, []))
         return f"**{m1 / m2:.2f}**" if m1 and m2 else "-"
 
-    hdr = ["scenario (128 B, R3, file)", "stream leader", f"{f} msgs/s", f"{d} msgs/s", f"{a} msgs/s",
+    leaders = "stream + consumer leader" if any(not k[2].startswith("js.pub") for k in keys) else "stream leader"
+    hdr = ["scenario (128 B, R3, file)", leaders, f"{f} msgs/s", f"{d} msgs/s", f"{a} msgs/s",
            f"{f} / {d}", f"{f} / {a}"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "|".join(["---", "---", "--:", "--:", "--:", "--:", "--:"]) + "|")
@@ -171,18 +187,19 @@ def cmd_table(path, targets):
     print(f"Medians of up to {runs_max} runs, min - max in brackets.")
     print()
     # latency of the synchronous publisher: one request/ack round trip per message
-    if any(k[2] == "js.pub.sync" for k in keys):
-        hdr = ["`js pub sync` latency per message", "stream leader"] + [f"{t} p50 / p99 us" for t in targets]
-        print("| " + " | ".join(hdr) + " |")
-        print("|" + "|".join(["---", "---", "--:", "--:", "--:"]) + "|")
+    tables = []
+    for s, (title, rowname) in LATENCY.items():
+        if not any(k[2] == s for k in keys):
+            continue
+        lines = ["| " + " | ".join([title, leaders] + [f"{t} p50 / p99 us" for t in targets]) + " |",
+                 "|" + "|".join(["---", "---", "--:", "--:", "--:"]) + "|"]
         for loc, lname in LOCALITIES.items():
-            if not any(k[1] == loc and k[2] == "js.pub.sync" for k in keys):
+            if not any(k[1] == loc and k[2] == s for k in keys):
                 continue
-            cells = []
-            for t in targets:
-                k = (t, loc, "js.pub.sync")
-                cells.append(f"{fmt(med(p50s.get(k, [])))} / {fmt(med(p99s.get(k, [])))}")
-            print("| " + " | ".join(["median of the runs' P50 / P99", lname] + cells) + " |")
+            cells = [f"{fmt(med(p50s.get((t, loc, s), [])))} / {fmt(med(p99s.get((t, loc, s), [])))}" for t in targets]
+            lines.append("| " + " | ".join([rowname, lname] + cells) + " |")
+        tables.append("\n".join(lines))
+    print("\n\n".join(tables))
     return 0
 
 
@@ -221,23 +238,10 @@ def summary(rates, p50s, targets, per):
     return text
 
 
-def cmd_interp(path, targets, fsync_path=None):
-    rates, p50s, _, bad = load(path)
+def ratio_bullets(rates, bad, targets):
+    """Per placement: each scenario's median on the first target and its ratios to the other two."""
     f, d, a = targets
-    per = {}
-    if fsync_path:
-        try:
-            frows = list(csv.DictReader(open(fsync_path, newline=""), delimiter="\t"))
-        except OSError:
-            frows = []
-        for r in frows:
-            n, tot = num(r["msgs"]), num(r["total"])
-            if n and tot is not None:
-                per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
     out = []
-    head = summary(rates, p50s, targets, per)
-    if head:
-        out += [head, ""]
     for loc, lname in LOCALITIES.items():
         parts = []
         for s, sname in SCENARIOS.items():
@@ -255,12 +259,21 @@ def cmd_interp(path, targets, fsync_path=None):
             parts.append(f"{sname}: {fmt(mf)} msgs/s = " + ", ".join(r))
         if parts:
             out.append(f"- {lname}: " + "; ".join(parts) + ".")
+    return out
+
+
+def p50_bullets(p50s, targets, scen, what):
+    out = []
     for loc, lname in LOCALITIES.items():
-        ps = [med(p50s.get((t, loc, "js.pub.sync"), [])) for t in targets]
+        ps = [med(p50s.get((t, loc, scen), [])) for t in targets]
         if all(p is not None for p in ps):
-            out.append(f"- `js pub sync` median P50 per message, {lname}: " +
-                       ", ".join(f"{t} {fmt(p)} us" for t, p in zip(targets, ps)) + ".")
-    # what a follower costs: leader-remote / leader-local of each target
+            out.append(f"- {what}, {lname}: " + ", ".join(f"{t} {fmt(p)} us" for t, p in zip(targets, ps)) + ".")
+    return out
+
+
+def follower_bullets(rates, targets, who="the stream leader"):
+    """What a follower costs: leader-remote / leader-local of each target."""
+    out = []
     for s, sname in SCENARIOS.items():
         cells = []
         for t in targets:
@@ -268,8 +281,30 @@ def cmd_interp(path, targets, fsync_path=None):
             if ml and mr:
                 cells.append(f"{t} {mr / ml:.2f}")
         if len(cells) == len(targets):
-            out.append(f"- Connected to a follower instead of the stream leader, {sname} keeps this share of its "
+            out.append(f"- Connected to a follower instead of {who}, {sname} keeps this share of its "
                        "leader-local rate: " + ", ".join(cells) + ".")
+    return out
+
+
+def cmd_interp(path, targets, fsync_path=None):
+    rates, p50s, _, bad = load(path)
+    per = {}
+    if fsync_path:
+        try:
+            frows = list(csv.DictReader(open(fsync_path, newline=""), delimiter="\t"))
+        except OSError:
+            frows = []
+        for r in frows:
+            n, tot = num(r["msgs"]), num(r["total"])
+            if n and tot is not None:
+                per[(r["target"], r["mode"])] = (tot / n, n / tot if tot else None)
+    out = []
+    head = summary(rates, p50s, targets, per)
+    if head:
+        out += [head, ""]
+    out += ratio_bullets(rates, bad, targets)
+    out += p50_bullets(p50s, targets, "js.pub.sync", "`js pub sync` median P50 per message")
+    out += follower_bullets(rates, targets)
     if per:
         cells = [f"{t} {per[(t, 'js pub sync')][0]:.1f} ({per[(t, 'js pub sync')][0] / 3:.1f} per node)"
                  for t in targets if (t, "js pub sync") in per]
@@ -284,6 +319,80 @@ def cmd_interp(path, targets, fsync_path=None):
         out.append(f"- {nbad} run(s) were not counted (failed, or the stream leader was not where it "
                    "should be); see the list below the table.")
     print("\n".join(out))
+    return 0
+
+
+def cmd_cinterp(path, targets):
+    """The consumer scenarios in words: ratio ranges, per-placement ratios, where the consumers lived."""
+    rates, p50s, _, bad = load(path)
+    f, d, a = targets
+    out = []
+    rows = []
+    for s, sname in SCENARIOS.items():
+        for loc, lname in LOCALITIES.items():
+            mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
+            if mf and md and ma:
+                rows.append((mf / ma, mf / md, sname, lname))
+    if rows:
+        lo, hi = min(rows), max(rows)
+        ds = [r[1] for r in rows]
+        out += [f"{f} reads at {lo[0]:.2f} to {hi[0]:.2f} times the rate of {a} (least with {lo[2]}, {lo[3]}; "
+                f"most with {hi[2]}, {hi[3]}) and at {min(ds):.2f} to {max(ds):.2f} times the rate of {d}.", ""]
+    out += ratio_bullets(rates, bad, targets)
+    out += follower_bullets(rates, targets, "the stream and consumer leader")
+    # where each target's ordered consumer lived (nats-server picks one of the stream's servers for it)
+    with open(path, newline="") as fh:
+        raw = list(csv.DictReader(fh, delimiter="\t"))
+    parts = []
+    for loc, lname in LOCALITIES.items():
+        cells = []
+        for t in targets:
+            rs = [r for r in raw if r["target"] == t and r["locality"] == loc and r["scenario"] == "js.ordered"
+                  and num(r["msgs_per_s"]) is not None]
+            if rs:
+                here = sum(1 for r in rs if r.get("consumer_leader") == r["client_server"])
+                cells.append(f"{t} {here} of {len(rs)}")
+        if cells:
+            parts.append(f"{lname}: " + ", ".join(cells))
+    if parts:
+        out.append("- Runs of `js ordered` whose consumer lived on the server the client was connected to "
+                   "(nats-server picks one of the stream's servers for it): " + "; ".join(parts) + ".")
+    flagged = [r for r in raw if r.get("check", "ok") not in ("ok", "-", "")]
+    if flagged:
+        out.append(f"- {len(flagged)} run(s) left the consumer in an unexpected state afterwards; see the list below.")
+    nbad = sum(len(v) for k, v in bad.items())
+    if nbad:
+        out.append(f"- {nbad} run(s) were not counted (failed, or a leader was not where it should be); "
+                   "see the list below the table.")
+    print("\n".join(out))
+    return 0
+
+
+def cmd_stream_state():
+    d = read_json_stdin()
+    st = (d.get("state") or {}) if isinstance(d, dict) else {}
+    msgs, last = st.get("messages"), st.get("last_seq")
+    print(f"{msgs if msgs is not None else '-'} {last if last is not None else '-'}")
+    return 0
+
+
+def cmd_consumer_check(last, acked):
+    d = read_json_stdin()
+    if not isinstance(d, dict) or "delivered" not in d:
+        print("- wrong no-consumer-info")
+        return 0
+    leader = (d.get("cluster") or {}).get("leader") or "-"
+    dl = (d.get("delivered") or {}).get("stream_seq", 0)
+    af = (d.get("ack_floor") or {}).get("stream_seq", 0)
+    red, pend = d.get("num_redelivered", 0), d.get("num_ack_pending", 0)
+    detail = f"delivered_stream_seq={dl}/{last},ack_floor_stream_seq={af},num_ack_pending={pend},num_redelivered={red}"
+    if dl != last or red:
+        state = "wrong"
+    elif acked and (af != last or pend):
+        state = "acks-behind"
+    else:
+        state = "ok"
+    print(leader, state, detail)
     return 0
 
 
@@ -345,12 +454,18 @@ def main(argv):
         return cmd_json_leader()
     if len(argv) == 2 and argv[1] == "raft-leader":
         return cmd_raft_leader()
+    if len(argv) == 2 and argv[1] == "stream-state":
+        return cmd_stream_state()
+    if len(argv) == 4 and argv[1] == "consumer-check" and argv[2].isdigit():
+        return cmd_consumer_check(int(argv[2]), argv[3] == "1")
     if len(argv) == 3 and argv[1] == "strace-count":
         return cmd_strace_count(argv[2])
     if len(argv) == 6 and argv[1] == "table":
         return cmd_table(argv[2], argv[3:6])
     if len(argv) in (6, 7) and argv[1] == "interp":
         return cmd_interp(argv[2], argv[3:6], argv[6] if len(argv) == 7 else None)
+    if len(argv) == 6 and argv[1] == "cinterp":
+        return cmd_cinterp(argv[2], argv[3:6])
     if len(argv) >= 5 and argv[1] == "logwindow":
         return cmd_logwindow(argv[2], argv[3], argv[4:])
     if len(argv) == 3 and argv[1] == "fsync-table":
