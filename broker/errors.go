@@ -9,4 +9,6 @@ var (
 	// ErrInvalidQueue means a queue group name is not a single token
 	// without whitespace.
 	ErrInvalidQueue = errors.New("invalid queue group")
+	// errNoSuchStream means a state file has no stream of that name.
+	errNoSuchStream = errors.New("no such stream")
 )
