@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js chaos chaos-docker
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -18,8 +18,9 @@ run: build
 	./$(BIN) server --log-format console
 
 # The whole suite: Go tests with the race detector, the stock nats CLI against a
-# real node, and the three-container docker-compose cluster end to end.
-test: test-race cli-smoke cli-js-smoke compose-test
+# real node, the three-container docker-compose cluster end to end, and the
+# chaos suite on local processes.
+test: test-race cli-smoke cli-js-smoke compose-test chaos
 
 test-race:
 	$(GO) test -race -shuffle=on -timeout 20m $(PKGS)
@@ -34,6 +35,21 @@ cli-smoke: build
 # The stock `nats` CLI's stream commands against a local three-node cluster.
 cli-js-smoke: build
 	bash scripts/cli-js-smoke.sh ./$(BIN)
+
+# The chaos suite (docs/reliability.md): real flotilla processes on 127.0.0.1,
+# clusters of 3 and 5 nodes, a seeded nemesis (kills, pauses, partitions,
+# restarts, membership changes) under a nats.go workload, then the history
+# checker over every node's final state. Fails on any violation. Knobs:
+# CHAOS_SEED, CHAOS_DURATION (faults per cluster size), CHAOS_NODES,
+# CHAOS_FAULTS, CHAOS_ARTIFACTS.
+CHAOS_TIMEOUT ?= 40m
+chaos:
+	CHAOS=1 CHAOS_BACKEND=process $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' ./test/chaos/
+
+# The same suite on the docker-compose backend (containers from `make image`;
+# faults through docker kill/stop/pause/network disconnect).
+chaos-docker: image
+	CHAOS_IMAGE=$(IMAGE) CHAOS_TIMEOUT=$(CHAOS_TIMEOUT) bash scripts/chaos-docker.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
