@@ -33,6 +33,7 @@ type Node struct {
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
+	mlAddr   atomic.Pointer[string] // advertised gossip address, set once memberlist exists
 	members  *membership
 	peers    *peers
 	fwd      *forwarder
@@ -145,6 +146,8 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
+	mlAddr := n.ml.LocalNode().Address()
+	n.mlAddr.Store(&mlAddr)
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
 		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
 
@@ -202,11 +205,14 @@ func (n *Node) localMeta() Meta {
 	}
 }
 
+// gossipAdvertised is read from a copy taken after memberlist started:
+// memberlist rewrites its local node under its own lock (UpdateNode), so
+// reading LocalNode() from other goroutines would race.
 func (n *Node) gossipAdvertised() string {
-	if n.ml == nil {
-		return ""
+	if a := n.mlAddr.Load(); a != nil {
+		return *a
 	}
-	return n.ml.LocalNode().Address()
+	return ""
 }
 
 // GossipAddr returns the advertised gossip address (useful with port 0).
