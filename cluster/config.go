@@ -69,8 +69,10 @@ type Config struct {
 	// against the Raft configuration even without events.
 	ReconcileInterval time.Duration
 
-	// Faults, when non-nil, lets tests and the chaos harness cut links.
-	// It is never set in production wiring.
+	// Faults, when non-nil, lets tests and the chaos harness cut links:
+	// the cluster port's connections and memberlist's transport are then
+	// wrapped (see Faults). It is set only by tests and by cmd/flotilla's
+	// --unsafe-fault-injection; nil costs nothing.
 	Faults *Faults
 }
 

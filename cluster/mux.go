@@ -78,15 +78,21 @@ func (m *mux) handshake(c net.Conn) {
 	defer m.wg.Done()
 	_ = c.SetReadDeadline(time.Now().Add(m.timeout))
 	kind, peer, err := readHandshake(c)
-	if err != nil || !m.faults.admit(c, peer) {
+	if err != nil {
 		_ = c.Close()
 		return
 	}
+	fc, ok := m.faults.admit(c, peer, false)
+	if !ok {
+		_ = c.Close()
+		return
+	}
+	c = fc
 	_ = c.SetReadDeadline(time.Time{})
 	switch kind {
 	case connRaft:
 		select {
-		case m.raftCh <- &trackedConn{Conn: c, faults: m.faults}:
+		case m.raftCh <- c:
 		case <-m.closed:
 			_ = c.Close()
 		}
@@ -95,7 +101,7 @@ func (m *mux) handshake(c net.Conn) {
 			_ = c.Close()
 			return
 		}
-		m.frames(&trackedConn{Conn: c, faults: m.faults}, peer)
+		m.frames(c, peer)
 	default:
 		m.log.Warn("unknown cluster connection kind", zap.Uint8("kind", kind), zap.String("peer_addr", peer))
 		_ = c.Close()
@@ -104,13 +110,8 @@ func (m *mux) handshake(c net.Conn) {
 
 // dial opens a connection of the given kind to a peer's cluster address.
 func (m *mux) dial(kind byte, addr string, timeout time.Duration) (net.Conn, error) {
-	if m.faults != nil {
-		m.faults.mu.Lock()
-		blocked := m.faults.blocked[addr]
-		m.faults.mu.Unlock()
-		if blocked {
-			return nil, fmt.Errorf("dial %s: %w", addr, errLinkCut)
-		}
+	if m.faults.blocks(addr, Out) {
+		return nil, fmt.Errorf("dial %s: %w", addr, errLinkCut)
 	}
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
@@ -122,11 +123,13 @@ func (m *mux) dial(kind byte, addr string, timeout time.Duration) (net.Conn, err
 		return nil, fmt.Errorf("handshake %s: %w", addr, err)
 	}
 	_ = c.SetWriteDeadline(time.Time{})
-	if !m.faults.admit(c, addr) {
+	// Checked again: a block may have come while dialing.
+	fc, ok := m.faults.admit(c, addr, true)
+	if !ok {
 		_ = c.Close()
 		return nil, fmt.Errorf("dial %s: %w", addr, errLinkCut)
 	}
-	return &trackedConn{Conn: c, faults: m.faults}, nil
+	return fc, nil
 }
 
 func (m *mux) close() {
@@ -162,18 +165,6 @@ func readHandshake(r io.Reader) (kind byte, peer string, err error) {
 		return 0, "", err
 	}
 	return hdr[0], string(addr), nil
-}
-
-// trackedConn forgets itself in Faults when closed.
-type trackedConn struct {
-	net.Conn
-	faults *Faults
-	once   sync.Once
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.faults.forget(c.Conn) })
-	return c.Conn.Close()
 }
 
 // raftLayer adapts the mux to raft.StreamLayer.

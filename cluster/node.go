@@ -142,8 +142,16 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("gossip config: %w", err)
 	}
+	if n.cfg.Faults != nil {
+		if err := installGossipFaults(mlc, n.cfg.Faults); err != nil {
+			return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
+		}
+	}
 	n.ml, err = memberlist.Create(mlc)
 	if err != nil {
+		if mlc.Transport != nil {
+			_ = mlc.Transport.Shutdown() // ours: memberlist leaves a given transport open
+		}
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
 	mlAddr := n.ml.LocalNode().Address()

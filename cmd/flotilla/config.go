@@ -37,6 +37,10 @@ type serverConfig struct {
 
 	ShutdownGrace time.Duration
 
+	// UnsafeFaultInjection serves /debug/faults and wraps the cluster
+	// links (cluster.Faults). Only the command-line flag sets it.
+	UnsafeFaultInjection bool
+
 	// Transport is the client listener's config. ServerID is filled in
 	// later from the data dir (see loadServerID).
 	Transport transport.Config
@@ -152,6 +156,43 @@ func (cfg serverConfig) validate() error {
 	if err := cfg.Transport.Validate(); err != nil {
 		return err
 	}
+	if cfg.UnsafeFaultInjection {
+		return cfg.checkLoopbackOnly()
+	}
+	return nil
+}
+
+// checkLoopbackOnly is the guard of --unsafe-fault-injection: a node whose
+// links can be cut over http must not be reachable from another host, so
+// every listener, advertised address and join address must be a loopback
+// IP (a name such as localhost is refused: it could resolve elsewhere).
+func (cfg serverConfig) checkLoopbackOnly() error {
+	type addr struct {
+		name, value string
+		optional    bool // unset means "the listen address"
+	}
+	addrs := []addr{
+		{flagClientAddr, cfg.Transport.Addr, false},
+		{flagHTTPAddr, cfg.HTTPAddr, false},
+		{flagClusterAddr, cfg.Cluster.ClusterAddr, false},
+		{flagGossipAddr, cfg.Cluster.GossipAddr, false},
+		{flagAdvertiseClientAddr, cfg.Transport.AdvertiseAddr, true},
+		{flagAdvertiseHTTPAddr, cfg.AdvertiseHTTPAddr, true},
+		{flagAdvertiseClusterAddr, cfg.Cluster.AdvertiseClusterAddr, true},
+		{flagAdvertiseGossipAddr, cfg.Cluster.AdvertiseGossipAddr, true},
+	}
+	for _, j := range cfg.Cluster.Join {
+		addrs = append(addrs, addr{flagJoin, j, false})
+	}
+	for _, a := range addrs {
+		if a.optional && a.value == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a.value)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return &fieldError{Field: configKey(a.name), Value: a.value, Err: errNotLoopback}
+		}
+	}
 	return nil
 }
 
@@ -235,6 +276,8 @@ func (r *resolver) resolve() serverConfig {
 		LogFormat:         r.str(flagLogFormat),
 		ShutdownGrace:     r.duration(flagShutdownGrace),
 		Transport:         t,
+		// Straight from the command line: never the file (see flagOnly).
+		UnsafeFaultInjection: r.c.Bool(flagUnsafeFaultInjection),
 	}
 }
 
@@ -419,6 +462,10 @@ func readConfigFile(path string) (map[string]*yaml.Node, error) {
 		if k.Kind != yaml.ScalarNode {
 			return nil, fmt.Errorf("config %s: keys must be strings (line %d)", path, k.Line)
 		}
+		if flagOnly[strings.ReplaceAll(k.Value, "_", "-")] {
+			return nil, fmt.Errorf("config %s: key %q (line %d) can only be given on the command line, as --%s",
+				path, k.Value, k.Line, strings.ReplaceAll(k.Value, "_", "-"))
+		}
 		if !known[k.Value] {
 			return nil, fmt.Errorf("config %s: unknown key %q (line %d)%s", path, k.Value, k.Line, suggestKey(k.Value, known))
 		}
@@ -433,11 +480,12 @@ func readConfigFile(path string) (map[string]*yaml.Node, error) {
 	return out, nil
 }
 
-// knownConfigKeys is every server flag in snake_case, except config itself.
+// knownConfigKeys is every server flag in snake_case, except config itself
+// and the flag-only ones.
 func knownConfigKeys() map[string]bool {
 	known := map[string]bool{}
 	for _, f := range serverFlags() {
-		if name := f.Names()[0]; name != flagConfig {
+		if name := f.Names()[0]; name != flagConfig && !flagOnly[name] {
 			known[configKey(name)] = true
 		}
 	}

@@ -24,6 +24,9 @@ var (
 	// errClusterStarting answers cluster requests that arrive before the
 	// cluster node has started.
 	errClusterStarting = errors.New("cluster node is starting")
+	// errNotLoopback means an address is not a loopback IP while
+	// --unsafe-fault-injection is set.
+	errNotLoopback = errors.New("must be a loopback IP address (127.0.0.1 or [::1]) with --unsafe-fault-injection")
 )
 
 // fieldError names the setting (its config key, which is also the flag name

@@ -55,7 +55,16 @@ const (
 	flagAuthToken = "auth-token"
 
 	flagShutdownGrace = "shutdown-grace"
+
+	// flagUnsafeFaultInjection is the one flag without an env var or a
+	// config key (see flagOnly): turning a node into something anyone on
+	// the http listener can partition must be a deliberate, visible act.
+	flagUnsafeFaultInjection = "unsafe-fault-injection"
 )
+
+// flagOnly lists the flags that only the command line can set: they read
+// no FLOTILLA_* variable and the config file rejects their keys.
+var flagOnly = map[string]bool{flagUnsafeFaultInjection: true}
 
 // Server defaults that no package Config owns.
 const (
@@ -75,6 +84,7 @@ const (
 	catAuth     = "Client authentication"
 	catLogging  = "Logging"
 	catLifetime = "Lifecycle"
+	catTesting  = "Testing only (never in production)"
 )
 
 // envVars returns the single environment variable a flag reads:
@@ -156,5 +166,12 @@ func serverFlags() []cli.Flag {
 		str(flagLogFormat, catLogging, "log format: json or console", defaultLogFormat),
 
 		duration(flagShutdownGrace, catLifetime, "longest a graceful shutdown (SIGTERM/SIGINT) may take before connections are force-closed", defaultShutdownGrace),
+
+		&cli.BoolFlag{
+			Name: flagUnsafeFaultInjection, Category: catTesting,
+			Usage: "UNSAFE, for the chaos test suite only: lets anyone who can reach the http listener cut this node's " +
+				"cluster and gossip links (POST /debug/faults/block, /debug/faults/heal). Command line only (no env var, " +
+				"no config key); the node refuses to start unless every listener and advertised address is loopback",
+		},
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/flotilla/flotilla/cluster"
 )
 
 // readiness is what /readyz reports. A node starts not ready ("starting"),
@@ -56,6 +58,9 @@ type httpDeps struct {
 	ready    *readiness
 	varz     func() any   // transport diagnostics, JSON-serialisable
 	cluster  clusterAdmin // nil without a cluster node
+	// faults is set only with --unsafe-fault-injection; nil means the
+	// /debug/faults endpoints do not exist (404).
+	faults   *cluster.Faults
 	nodeID   string
 	serverID string
 	started  time.Time
@@ -94,6 +99,9 @@ func newHTTPHandler(d httpDeps) http.Handler {
 	})
 	if d.cluster != nil {
 		registerClusterHandlers(mux, d.cluster)
+	}
+	if d.faults != nil {
+		registerFaultHandlers(mux, d.faults, d.log)
 	}
 
 	// pprof.Index serves the named profiles (heap, goroutine, ...) under

@@ -31,7 +31,8 @@ listener (--http-addr: /metrics, /healthz, /readyz, /debug/vars, /debug/pprof/).
 
 Every flag also reads FLOTILLA_<NAME> (e.g. FLOTILLA_CLIENT_ADDR) and the key
 <name> in snake_case from the --config YAML file (e.g. client_addr); the
-precedence is flag > env > file > default. Byte sizes take a plain integer
+precedence is flag > env > file > default (the one exception,
+--unsafe-fault-injection, is command line only). Byte sizes take a plain integer
 or a suffix: KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).
 
 SIGTERM or SIGINT shuts down gracefully within --shutdown-grace: /readyz fails
@@ -148,6 +149,13 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 		log.Named("server").Info("server id created", zap.String("server_id", id), zap.String("data_dir", absPath(cfg.DataDir)))
 	}
 	cfg.Transport.ServerID = id
+	if cfg.UnsafeFaultInjection {
+		// Logged at error level so that no --log-level hides it.
+		log.Named("server").Error("unsafe fault injection enabled",
+			zap.String("warning", "anyone who can reach the http listener can cut this node's cluster and gossip links: never use this flag in production"),
+			zap.String("http_addr", cfg.HTTPAddr))
+		cfg.Cluster.Faults = cluster.NewFaults()
+	}
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
@@ -187,6 +195,7 @@ func (n *node) start() error {
 		ready:    n.ready,
 		varz:     func() any { return n.transport.Varz() },
 		cluster:  lazyCluster{n},
+		faults:   n.cfg.Cluster.Faults,
 		nodeID:   n.cfg.NodeID,
 		serverID: n.serverID,
 		started:  n.started,
@@ -229,7 +238,8 @@ func (n *node) start() error {
 		zap.String("http_addr", httpAddr),
 		zap.String("data_dir", absPath(n.cfg.DataDir)),
 		zap.String("server_id", n.serverID),
-		zap.String("version", version))
+		zap.String("version", version),
+		zap.Bool("unsafe_fault_injection", n.cfg.UnsafeFaultInjection))
 	return nil
 }
 
