@@ -65,6 +65,10 @@ type Config struct {
 	GossipInterval        time.Duration
 	GossipSuspicionMult   int
 	GossipDeadNodeReclaim time.Duration
+	// GossipToTheDeadTime is how long memberlist keeps gossiping to a
+	// dead member (0: memberlist's 30 s); after that only the reconnect
+	// loop contacts it again. Tests shorten it.
+	GossipToTheDeadTime time.Duration
 	// ReconcileInterval is how often the leader re-checks membership
 	// against the Raft configuration even without events.
 	ReconcileInterval time.Duration

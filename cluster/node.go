@@ -159,11 +159,12 @@ func (n *Node) start() error {
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
 		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
 
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.observeLeadership()
 	go n.membershipLoop()
 	go n.statsLoop()
 	go n.joinLoop()
+	go n.reconnectLoop()
 	n.maybeBootstrap()
 	return nil
 }
