@@ -181,7 +181,7 @@ func (n *Node) raftConfig() *raft.Config {
 	// append; batching many messages per entry is the broker's job.
 	// The state machine is durable and skips entries at or below its
 	// stored index, so restarts must not rebuild it from a snapshot.
-	rc.NoSnapshotRestoreOnStart = true
+	rc.NoSnapshotRestoreOnStart = !n.cfg.RestoreSnapshotOnStart
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
 			*dst = v

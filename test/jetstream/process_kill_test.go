@@ -114,9 +114,12 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 			}
 		}
 		if t.Failed() {
+			keep, _ := os.MkdirTemp("", "pkfail-")
 			for _, p := range procs {
 				t.Logf("--- %s log:\n%s", p.id, p.log.String())
+				_ = exec.Command("cp", "-a", p.dir, filepath.Join(keep, p.id)).Run()
 			}
+			t.Logf("data dirs kept in %s", keep)
 		}
 	})
 	var leader string
@@ -188,7 +191,19 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 		msgs := readStream(t, filepath.Join(p.dir, "state.db"), "K9")
 		for seq, want := range log.acks {
 			if m := msgs[seq]; m == nil || string(m.Data) != want {
-				t.Fatalf("%s lost acked seq %d (%q)", p.id, seq, want)
+				got := "missing"
+				if m != nil {
+					got = string(m.Data)
+				}
+				t.Errorf("%s: %d messages; around %d:", p.id, len(msgs), seq)
+				for s := seq - 3; s <= seq+3; s++ {
+					if mm := msgs[s]; mm != nil {
+						t.Errorf("  seq %d = %q (acked %q)", s, mm.Data, log.acks[s])
+					} else {
+						t.Errorf("  seq %d missing (acked %q)", s, log.acks[s])
+					}
+				}
+				t.Fatalf("%s lost acked seq %d (%q): holds %s", p.id, seq, want, got)
 			}
 		}
 		if ref == nil {
