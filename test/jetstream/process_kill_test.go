@@ -165,17 +165,21 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 	// Bring the killed node back and let it catch up, then stop all.
 	killed.start(t, bin)
 	testutil.Eventually(t, 30*time.Second, func() error {
-		var commit uint64
-		for _, p := range procs {
+		// Every node must report the same, non-zero commit index and have
+		// applied it (a node that has not heard from the leader yet
+		// reports 0: that is not caught up).
+		applied := make([]uint64, len(procs))
+		commits := make([]uint64, len(procs))
+		for i, p := range procs {
 			_, a, c, err := p.status(t)
 			if err != nil {
 				return err
 			}
-			if commit == 0 {
-				commit = c
-			}
-			if a < commit || c != commit {
-				return fmt.Errorf("%s applied %d commit %d, want %d", p.id, a, c, commit)
+			applied[i], commits[i] = a, c
+		}
+		for i, p := range procs {
+			if commits[i] == 0 || commits[i] != commits[0] || applied[i] < commits[i] {
+				return fmt.Errorf("%s applied %d commit %d; commits %v", p.id, applied[i], commits[i], commits)
 			}
 		}
 		return nil
