@@ -147,15 +147,21 @@ func waitStream(t *testing.T, n *testcluster.Node, name string) (*broker.StreamI
 	}
 }
 
+// forcedSnapshotsOnly keeps a short log after each snapshot and takes
+// snapshots only when a test forces them.
+func forcedSnapshotsOnly() testcluster.Option {
+	return testcluster.WithConfig(func(_ int, cfg *cluster.Config) {
+		cfg.TrailingLogs = 5
+		cfg.SnapshotThreshold = 1 << 30
+		cfg.SnapshotInterval = time.Hour
+	})
+}
+
 // A follower that fell behind the leader's compacted log catches up by
 // installing a snapshot (the store file is shipped and swapped in).
 func TestDurability_FarBehindFollower_InstallsSnapshot(t *testing.T) {
 	t.Parallel()
-	c := testcluster.New(t, 3, testcluster.WithClients(), testcluster.WithConfig(func(_ int, cfg *cluster.Config) {
-		cfg.TrailingLogs = 5
-		cfg.SnapshotThreshold = 1 << 30 // only forced snapshots
-		cfg.SnapshotInterval = time.Hour
-	}))
+	c := testcluster.New(t, 3, testcluster.WithClients(), forcedSnapshotsOnly())
 	_, js := connectJS(t, follower(t, c))
 	mustCreateStream(t, js, jetstream.StreamConfig{Name: "D4", Subjects: []string{"d4"}})
 	log := &ackLog{acks: map[uint64]string{}}
@@ -182,11 +188,7 @@ func TestDurability_FarBehindFollower_InstallsSnapshot(t *testing.T) {
 // compacted their logs past it meanwhile.
 func TestDurability_PowerLoss_RebuildsFromSnapshotAndLog(t *testing.T) {
 	t.Parallel()
-	c := testcluster.New(t, 3, testcluster.WithClients(), testcluster.WithConfig(func(_ int, cfg *cluster.Config) {
-		cfg.TrailingLogs = 5
-		cfg.SnapshotThreshold = 1 << 30 // only forced snapshots
-		cfg.SnapshotInterval = time.Hour
-	}))
+	c := testcluster.New(t, 3, testcluster.WithClients(), forcedSnapshotsOnly())
 	_, js := connectJS(t, follower(t, c))
 	mustCreateStream(t, js, jetstream.StreamConfig{Name: "PL", Subjects: []string{"pl"}})
 	log := &ackLog{acks: map[uint64]string{}}
