@@ -115,7 +115,12 @@ func (n *Node) reconcile() {
 			continue
 		}
 		if n.isTombstoned(m.ID) {
-			continue
+			if m.HasState {
+				continue // the decommissioned incarnation: never re-added
+			}
+			// Same id, empty data dir: the operator wiped the node and
+			// brought it back, which is how a removed node is re-added.
+			n.clearTombstone(m.ID)
 		}
 		n.log.Info("adding voter", zap.String("peer_id", m.ID), zap.String("cluster_addr", m.Cluster), zap.Bool("address_update", ok))
 		if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Cluster), 0, n.cfg.ApplyTimeout).Error(); err != nil {
