@@ -73,14 +73,15 @@ func (js *JetStream) ackWorker() {
 func (js *JetStream) sendAcks(batch []ackItem) {
 	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
 	defer cancel()
-	if _, err := js.raft.Forward(ctx, forwardJSAck, encodeAckBatch(batch)); err != nil {
+	confirmed, err := js.raft.Forward(ctx, forwardJSAck, encodeAckBatch(batch))
+	if err != nil {
 		// Unconfirmed: a client that asked for a reply times out and
 		// acks again; acks are idempotent.
 		js.log.Warn("acks not applied", zap.Int("acks", len(batch)), zap.Error(err))
 		return
 	}
-	for _, it := range batch {
-		if it.reply != "" && !isNextAck(it.payload) {
+	for i, it := range batch {
+		if it.reply != "" && !isNextAck(it.payload) && i < len(confirmed) && confirmed[i] == 1 {
 			js.respond(it.reply, nil)
 		}
 	}
@@ -99,29 +100,39 @@ func (js *JetStream) leaderAck(_ context.Context, req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := js.eng.acks(items); err != nil {
+	confirmed, err := js.eng.acks(items)
+	if err != nil {
 		if errors.Is(err, errEngineNotLeader) {
 			return nil, cluster.ErrNotLeader
 		}
 		return nil, err
 	}
-	return nil, nil
+	return confirmed, nil
 }
 
 // acks applies a batch of acks on the leader and, if any asked for a
-// reply, waits until what they changed is committed.
-func (e *engine) acks(items []ackItem) error {
+// reply, waits until what they changed is committed. It returns one byte
+// per ack: 1 when a reply may confirm it. An ack of a delivery this leader
+// does not know (the previous leader made it and died before recording
+// it) changes nothing and is not confirmed: the message will be delivered
+// again, and a double ack must never claim an ack that did not take hold.
+func (e *engine) acks(items []ackItem) ([]byte, error) {
 	e.mu.Lock()
 	if !e.leading {
 		e.mu.Unlock()
-		return errEngineNotLeader
+		return nil, errEngineNotLeader
 	}
 	now := time.Now()
 	wantReply := false
 	touched := make(map[*consumer]struct{})
+	confirmed := make([]byte, len(items))
 	for i := range items {
-		if c := e.ackLocked(&items[i], now); c != nil {
+		c, ok := e.ackLocked(&items[i], now)
+		if c != nil {
 			touched[c] = struct{}{}
+		}
+		if ok {
+			confirmed[i] = 1
 		}
 		wantReply = wantReply || items[i].reply != ""
 	}
@@ -138,27 +149,31 @@ func (e *engine) acks(items []ackItem) error {
 	e.flushLocked(done)
 	e.mu.Unlock()
 	if done == nil {
-		return nil
+		return confirmed, nil
 	}
-	return <-done
+	return confirmed, <-done
 }
 
-// ackLocked applies one ack; it returns the consumer it changed, if any.
-func (e *engine) ackLocked(it *ackItem, now time.Time) *consumer {
+// ackLocked applies one ack; it returns the consumer it changed, if any,
+// and whether a reply may confirm the ack.
+func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 	if len(it.subject) > len(fcPrefix) && it.subject[:len(fcPrefix)] == fcPrefix {
-		return e.flowControlReplyLocked(it.subject)
+		return e.flowControlReplyLocked(it.subject), true
 	}
 	ref, ok := ParseAckSubjectString(it.subject)
 	if !ok {
-		return nil
+		return nil, true // nats-server ignores it and still replies
 	}
 	c := e.consumer(ref.Stream, ref.Consumer)
 	if c == nil {
-		return nil
+		return nil, true
 	}
 	ack, ok := ParseAck(it.payload)
 	if !ok {
-		return nil
+		return nil, true
+	}
+	if c.cfg.AckPolicy != AckNone && !c.knowsDelivery(ref) {
+		return nil, false
 	}
 	c.active = now
 	switch ack.Kind {
@@ -180,7 +195,17 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) *consumer {
 			p.deadline = now.Add(c.ackWait(p.deliveries))
 		}
 	}
-	return c
+	return c, true
+}
+
+// knowsDelivery reports whether the delivery an ack refers to is one this
+// leader's state includes: it is pending, or the consumer's delivered
+// position is past it (so it was acked, terminated or dropped already).
+func (c *consumer) knowsDelivery(ref AckRef) bool {
+	if _, ok := c.pending[ref.StreamSeq]; ok {
+		return true
+	}
+	return ref.StreamSeq <= c.delivered.stream && ref.ConsumerSeq <= c.delivered.cons
 }
 
 // ackMsgLocked acknowledges a delivered message (with ack_policy all,

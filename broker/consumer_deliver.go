@@ -89,6 +89,8 @@ func (e *engine) servePull(r msgReader, sc *streamCounters, c *consumer, now tim
 	kept := c.waiting[:0]
 	for _, req := range c.waiting {
 		switch {
+		case !e.js.b.HasInterest([]byte(req.reply)):
+			continue // the client is gone: its request must not hold a max_waiting slot
 		case !req.expires.IsZero() && !now.Before(req.expires):
 			e.js.sendStatus(req.reply, StatusRequestTimeout(req.batch, req.bytesLeft))
 			continue

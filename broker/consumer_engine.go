@@ -31,9 +31,15 @@ type engine struct {
 	leading bool
 	cons    map[string]*consumer // by "stream/name"
 
-	// Ops decided and not yet proposed, and the waiters for them.
+	// Ops decided and not yet proposed. Ops are numbered in decision
+	// order: opsBase is the number of the first one in ops (all before it
+	// were handed to a proposal), committed the number up to which
+	// proposals have committed. A waiter is released once committed
+	// reaches the ops decided when it registered.
 	ops       []consumerOp
-	waiters   []chan error
+	opsBase   uint64
+	committed uint64
+	waiters   []opWaiter
 	proposing bool
 
 	kick chan struct{}
@@ -50,6 +56,12 @@ const (
 )
 
 var errEngineNotLeader = errors.New("consumer engine: not the leader")
+
+// opWaiter waits for the ops decided up to upTo to be committed.
+type opWaiter struct {
+	upTo uint64
+	done chan error
+}
 
 func newEngine(js *JetStream) *engine {
 	return &engine{js: js, log: js.log.Named("consumers"), cons: make(map[string]*consumer), kick: make(chan struct{}, 1)}
@@ -167,10 +179,11 @@ func (e *engine) resetLocked(status string) {
 		}
 	}
 	for _, w := range e.waiters {
-		w <- errEngineNotLeader
+		w.done <- errEngineNotLeader
 	}
 	e.cons, e.leading = make(map[string]*consumer), false
 	e.ops, e.waiters = nil, nil
+	e.committed = e.opsBase // nothing left to wait for
 	if status != "" {
 		e.log.Info("consumer engine inactive")
 	}
@@ -213,30 +226,41 @@ func (e *engine) record(op consumerOp) {
 
 // flushLocked proposes the queued ops unless a proposal is in flight
 // (then they go in the next one, so ops reach Raft in decision order).
-// done, if not nil, gets the result once everything decided so far is
-// committed.
+// done, if not nil, gets the result once every op decided so far is
+// committed; under a steady stream of new deliveries it does not wait for
+// those decided later.
 func (e *engine) flushLocked(done chan error) {
 	if done != nil {
-		e.waiters = append(e.waiters, done)
+		e.waiters = append(e.waiters, opWaiter{upTo: e.opsBase + uint64(len(e.ops)), done: done})
+		e.releaseLocked(nil)
 	}
-	if e.proposing {
-		return // propose flushes again when the entry in flight commits
-	}
-	if len(e.ops) == 0 {
-		for _, w := range e.waiters {
-			w <- nil // everything decided so far is committed
-		}
-		e.waiters = nil
-		return
+	if e.proposing || len(e.ops) == 0 {
+		return // a proposal in flight flushes again when it commits
 	}
 	n := min(len(e.ops), maxOpsPerEntry)
 	ops := e.ops[:n:n]
 	e.ops = append([]consumerOp(nil), e.ops[n:]...)
+	e.opsBase += uint64(n)
 	e.proposing = true
-	go e.propose(ops)
+	go e.propose(ops, e.opsBase)
 }
 
-func (e *engine) propose(ops []consumerOp) {
+// releaseLocked answers the waiters whose ops are committed (all of them,
+// with err, when err is not nil).
+func (e *engine) releaseLocked(err error) {
+	kept := e.waiters[:0]
+	for _, w := range e.waiters {
+		if err != nil || w.upTo <= e.committed {
+			w.done <- err
+			continue
+		}
+		kept = append(kept, w)
+	}
+	clear(e.waiters[len(kept):])
+	e.waiters = kept
+}
+
+func (e *engine) propose(ops []consumerOp, upTo uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	_, err := e.js.raft.Apply(ctx, encodeConsumerOps(ops))
 	cancel()
@@ -248,11 +272,14 @@ func (e *engine) propose(ops []consumerOp) {
 		// may never be: start again from the replicated state (waiters
 		// get the error).
 		e.log.Warn("consumer state not replicated; reloading", zap.Int("ops", len(ops)), zap.Error(err))
+		e.releaseLocked(err)
 		if e.leading {
 			e.resetLocked("Leadership Change")
 		}
 		return
 	}
+	e.committed = max(e.committed, upTo)
+	e.releaseLocked(nil)
 	e.flushLocked(nil)
 }
 

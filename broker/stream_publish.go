@@ -111,15 +111,30 @@ func (js *JetStream) leaderPublish(ctx context.Context, req []byte) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	if unsafeEarlyAck != nil { // only in binaries built with -tags chaosunsafe
+		return unsafeEarlyAck(js, msgs)
+	}
 	res, err := js.propose(ctx, EncodePublishBatch(time.Now(), msgs))
 	if err != nil {
 		return nil, err
 	}
+	return encodePublishResponse(js.raft.AppliedIndex(), res, len(msgs))
+}
+
+// unsafeEarlyAck, when set (unsafe_ack.go, build tag chaosunsafe), answers
+// a publish batch before it is committed. It exists to prove that the
+// chaos suite catches a broker that acknowledges too early; production
+// binaries never set it.
+var unsafeEarlyAck func(js *JetStream, msgs []PublishMsg) ([]byte, error)
+
+// encodePublishResponse encodes a publish batch's result: the applied
+// index, then one PubAck (JSON) per message.
+func encodePublishResponse(applied uint64, res any, n int) ([]byte, error) {
 	acks, ok := res.([]PubAck)
-	if !ok || len(acks) != len(msgs) {
+	if !ok || len(acks) != n {
 		return nil, fmt.Errorf("publish batch: unexpected result %T", res)
 	}
-	out := binary.BigEndian.AppendUint64(nil, js.raft.AppliedIndex())
+	out := binary.BigEndian.AppendUint64(nil, applied)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(acks)))
 	for i := range acks {
 		b, err := json.Marshal(&acks[i])

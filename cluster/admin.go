@@ -147,6 +147,12 @@ func (n *Node) isTombstoned(id string) bool {
 	return ok
 }
 
+func (n *Node) clearTombstone(id string) {
+	n.tombMu.Lock()
+	defer n.tombMu.Unlock()
+	delete(n.tombstones, id)
+}
+
 // onInternalFrame handles this package's own frame kinds.
 func (n *Node) onInternalFrame(from string, kind byte, body []byte) {
 	switch kind {

@@ -220,6 +220,19 @@ func TestCluster_RemoveNode_FromFollower(t *testing.T) {
 	if err := asker.Cluster.RemoveNode(ctxT(t, 5*time.Second), "nope"); !errors.Is(err, cluster.ErrUnknownNode) {
 		t.Fatalf("remove unknown: %v, want ErrUnknownNode", err)
 	}
+
+	// Wiped and started again under the same id, it is a new node: the
+	// leader adds it back (the tombstone only keeps the old incarnation
+	// out).
+	c.Kill(victim.ID)
+	c.Wipe(victim.ID)
+	c.RejoinEmpty(victim.ID)
+	var all []string
+	for _, n := range c.Nodes() {
+		all = append(all, n.ID)
+	}
+	c.WaitVoters(all...)
+	mustApplyNoop(t, c)
 }
 
 func TestCluster_ReapAfter_RemovesDeadMember(t *testing.T) {

@@ -65,6 +65,16 @@ type Config struct {
 	GossipInterval        time.Duration
 	GossipSuspicionMult   int
 	GossipDeadNodeReclaim time.Duration
+	// GossipToTheDeadTime is how long memberlist keeps gossiping to a
+	// dead member (0: memberlist's 30 s); after that only the reconnect
+	// loop contacts it again. Tests shorten it.
+	GossipToTheDeadTime time.Duration
+	// RestoreSnapshotOnStart makes Raft restore its latest snapshot into
+	// the state machine at start and replay the log after it. Off by
+	// default: the state file survives restarts and replay skips what it
+	// holds. The node turns it on after discarding a state file it cannot
+	// trust (storage.ErrUntrusted).
+	RestoreSnapshotOnStart bool
 	// ReconcileInterval is how often the leader re-checks membership
 	// against the Raft configuration even without events.
 	ReconcileInterval time.Duration

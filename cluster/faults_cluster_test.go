@@ -122,3 +122,43 @@ func TestFaults_OneWayFromLeader(t *testing.T) {
 	healAll(c)
 	c.WaitApplied(mustApplyNoop(t, c))
 }
+
+// TestFaults_GossipHealsAfterLongPartition isolates a node for longer than
+// memberlist keeps gossiping to dead members. Both sides declare each
+// other dead and stop contacting each other; after the heal the reconnect
+// loop must bring them back to alive (without it gossip, the peer links
+// and connect_urls stayed split for good).
+func TestFaults_GossipHealsAfterLongPartition(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, 3, testcluster.WithConfig(func(_ int, cfg *cluster.Config) {
+		cfg.GossipToTheDeadTime = 300 * time.Millisecond
+	}))
+	c.WaitLeader()
+	lone := c.Node(2)
+	var others []*testcluster.Node
+	for _, n := range c.Running() {
+		if n != lone {
+			others = append(others, n)
+			cutOneWay(lone, n)
+			cutOneWay(n, lone)
+		}
+	}
+	for _, n := range others {
+		waitMemberStatus(t, n, lone, cluster.StatusDead)
+		waitMemberStatus(t, lone, n, cluster.StatusDead)
+	}
+	// Let memberlist give up on the dead: it no longer gossips to them.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-time.After(50 * time.Millisecond): // waiting out GossipToTheDeadTime, not synchronising
+		case <-t.Context().Done():
+			return
+		}
+	}
+	healAll(c)
+	for _, n := range others {
+		waitMemberStatus(t, n, lone, cluster.StatusAlive)
+		waitMemberStatus(t, lone, n, cluster.StatusAlive)
+	}
+}

@@ -115,7 +115,12 @@ func (n *Node) reconcile() {
 			continue
 		}
 		if n.isTombstoned(m.ID) {
-			continue
+			if m.HasState {
+				continue // the decommissioned incarnation: never re-added
+			}
+			// Same id, empty data dir: the operator wiped the node and
+			// brought it back, which is how a removed node is re-added.
+			n.clearTombstone(m.ID)
 		}
 		n.log.Info("adding voter", zap.String("peer_id", m.ID), zap.String("cluster_addr", m.Cluster), zap.Bool("address_update", ok))
 		if err := n.raft.AddVoter(raft.ServerID(m.ID), raft.ServerAddress(m.Cluster), 0, n.cfg.ApplyTimeout).Error(); err != nil {
@@ -269,6 +274,43 @@ func (n *Node) joinLoop() {
 		case <-time.After(wait): // retry pacing
 		}
 		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// reconnectInterval is how often reconnectLoop retries dead members.
+const reconnectInterval = 3 * time.Second
+
+// reconnectLoop periodically joins the gossip addresses of members this
+// node considers dead (not those that left). Once both sides of a
+// partition have declared each other dead, memberlist never contacts the
+// other side again by itself, so without this a healed partition would
+// leave gossip, and the peer links and connect_urls that follow it, split
+// for good (Raft recovers on its own: it dials by address). Serf's
+// reconnect loop does the same for the same reason.
+func (n *Node) reconnectLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(reconnectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-t.C:
+		}
+		var dead []string
+		for _, m := range n.members.list() {
+			if m.ID != n.cfg.NodeID && m.Status == StatusDead && m.Gossip != "" {
+				dead = append(dead, m.Gossip)
+			}
+		}
+		if len(dead) == 0 {
+			continue
+		}
+		if joined, err := n.ml.Join(dead); joined > 0 {
+			n.log.Info("reconnected to dead members", zap.Int("contacted", joined))
+		} else {
+			n.log.Debug("reconnect attempt failed", zap.Strings("gossip_addrs", dead), zap.Error(err))
+		}
 	}
 }
 

@@ -180,6 +180,9 @@ func newMemberlistConfig(cfg Config, ms *membership, log *zap.Logger) (*memberli
 	}
 	// A node that comes back with a new address may reclaim its name once
 	// the old incarnation has been dead this long (0 would mean never).
+	if cfg.GossipToTheDeadTime > 0 {
+		mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
+	}
 	mc.DeadNodeReclaimTime = cfg.GossipDeadNodeReclaim
 	if mc.DeadNodeReclaimTime == 0 {
 		mc.DeadNodeReclaimTime = 10 * time.Second

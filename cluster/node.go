@@ -33,6 +33,7 @@ type Node struct {
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
+	mlAddr   atomic.Pointer[string] // advertised gossip address, set once memberlist exists
 	members  *membership
 	peers    *peers
 	fwd      *forwarder
@@ -153,14 +154,17 @@ func (n *Node) start() error {
 		}
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
+	mlAddr := n.ml.LocalNode().Address()
+	n.mlAddr.Store(&mlAddr)
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
 		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
 
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.observeLeadership()
 	go n.membershipLoop()
 	go n.statsLoop()
 	go n.joinLoop()
+	go n.reconnectLoop()
 	n.maybeBootstrap()
 	return nil
 }
@@ -177,7 +181,7 @@ func (n *Node) raftConfig() *raft.Config {
 	// append; batching many messages per entry is the broker's job.
 	// The state machine is durable and skips entries at or below its
 	// stored index, so restarts must not rebuild it from a snapshot.
-	rc.NoSnapshotRestoreOnStart = true
+	rc.NoSnapshotRestoreOnStart = !n.cfg.RestoreSnapshotOnStart
 	set := func(dst *time.Duration, v time.Duration) {
 		if v > 0 {
 			*dst = v
@@ -210,11 +214,14 @@ func (n *Node) localMeta() Meta {
 	}
 }
 
+// gossipAdvertised is read from a copy taken after memberlist started:
+// memberlist rewrites its local node under its own lock (UpdateNode), so
+// reading LocalNode() from other goroutines would race.
 func (n *Node) gossipAdvertised() string {
-	if n.ml == nil {
-		return ""
+	if a := n.mlAddr.Load(); a != nil {
+		return *a
 	}
-	return n.ml.LocalNode().Address()
+	return ""
 }
 
 // GossipAddr returns the advertised gossip address (useful with port 0).

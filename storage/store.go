@@ -24,24 +24,49 @@ var (
 // applied instead of rebuilding from a snapshot.
 type Store struct {
 	path string
+	opts Options
 	mu   sync.RWMutex // guards db across Restore's swap
 	db   *bolt.DB
 }
 
-// Open opens (creating if needed) the store file at path.
-func Open(path string) (*Store, error) {
+// Open opens (creating if needed) the store file at path, fsyncing every
+// commit.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens (creating if needed) the store file at path. With
+// LazySync it returns ErrUntrusted, without opening the file, when the
+// file may have lost commits in a machine crash (lazysync.go).
+func OpenWith(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create store dir: %w", err)
 	}
-	db, err := openDB(path)
+	if opts.LazySync {
+		if err := checkTrusted(path, opts.bootID()); err != nil {
+			return nil, err
+		}
+	}
+	db, err := openDB(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{path: path, db: db}, nil
+	s := &Store{path: path, opts: opts, db: db}
+	if opts.LazySync {
+		// Make what a crashed process left behind durable before the
+		// marker claims this boot.
+		if err := db.Sync(); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("sync store: %w", err)
+		}
+		if err := writeOpenMarker(path, opts.bootID()); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+func openDB(path string, opts Options) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.LazySync})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, translate(err))
 	}
@@ -65,9 +90,18 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
-	err := s.db.Close()
+	var err error
+	if s.opts.LazySync {
+		// A clean close: everything is on disk and the marker goes.
+		if err = s.db.Sync(); err == nil {
+			err = removeOpenMarker(s.path)
+		}
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = translate(cerr)
+	}
 	s.db = nil
-	return translate(err)
+	return err
 }
 
 // LastApplied returns the last Raft index whose effects are in the store.
@@ -80,8 +114,8 @@ func (s *Store) LastApplied() (uint64, error) {
 	return idx, err
 }
 
-// Update runs fn in one write transaction, committed (and fsynced) when fn
-// returns nil and rolled back otherwise.
+// Update runs fn in one write transaction, committed (and fsynced, unless
+// the store syncs lazily) when fn returns nil and rolled back otherwise.
 func (s *Store) Update(fn func(*Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -217,7 +251,7 @@ func (s *Store) Restore(r io.Reader) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("write restore file: %w", err)
 	}
-	check, err := openDB(tmp)
+	check, err := openDB(tmp, Options{})
 	if err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("validate snapshot: %w", errors.Join(ErrCorrupt, err))
@@ -238,7 +272,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := syncDir(filepath.Dir(s.path)); err != nil {
 		return err
 	}
-	db, err := openDB(s.path)
+	db, err := openDB(s.path, s.opts)
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func newNode(cfg serverConfig, log *zap.Logger) (*node, error) {
 
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
-	store, err := storage.Open(filepath.Join(cfg.DataDir, "state.db"))
+	store, err := openStateStore(filepath.Join(cfg.DataDir, "state.db"), &cfg.Cluster, log.Named("server"))
 	if err != nil {
 		return nil, fmt.Errorf("open state store: %w", err)
 	}
@@ -380,4 +380,24 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// openStateStore opens the state file with lazy sync (storage/lazysync.go:
+// the Raft log is the durable record). A file that was open when the
+// machine crashed is not trusted: it is moved aside and rebuilt from the
+// Raft snapshot and log.
+func openStateStore(path string, cl *cluster.Config, log *zap.Logger) (*storage.Store, error) {
+	opts := storage.Options{LazySync: true}
+	store, err := storage.OpenWith(path, opts)
+	if !errors.Is(err, storage.ErrUntrusted) {
+		return store, err
+	}
+	aside, derr := storage.Discard(path)
+	if derr != nil {
+		return nil, errors.Join(err, derr)
+	}
+	log.Warn("state file was open when the machine crashed: rebuilding it from the Raft snapshot and log",
+		zap.String("discarded", aside))
+	cl.RestoreSnapshotOnStart = true
+	return storage.OpenWith(path, opts)
 }

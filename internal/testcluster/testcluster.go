@@ -6,6 +6,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,6 +58,9 @@ type Node struct {
 	Reg     *prometheus.Registry
 	Log     *zap.Logger
 	Faults  *cluster.Faults
+	// BootID is the machine boot id the node's state file records
+	// (PowerLoss changes it to simulate a machine crash).
+	BootID string
 	// FSM is the node's replicated state machine.
 	FSM *broker.FSM
 	// With WithClients: the node's broker, JetStream service, client
@@ -167,10 +171,7 @@ func (c *Cluster) start(n *Node) {
 	n.Log = zaptest.NewLogger(c.t, zaptest.Level(zap.InfoLevel)).With(zap.String("node_id", n.ID))
 	n.Reg = prometheus.NewRegistry()
 	m := metrics.New(n.Reg)
-	store, err := storage.Open(filepath.Join(n.Dir, "state.db"))
-	if err != nil {
-		c.t.Fatalf("%s: open store: %v", n.ID, err)
-	}
+	store := c.openStore(n)
 	n.Store = store
 	if c.set.clients {
 		c.startClients(n, m)
@@ -235,6 +236,31 @@ func clientURLs(members []cluster.Member) []string {
 	return urls
 }
 
+// openStore opens the node's state file as the server does: lazy sync,
+// and a file left open by a machine crash is discarded and rebuilt from the
+// Raft snapshot and log.
+func (c *Cluster) openStore(n *Node) *storage.Store {
+	c.t.Helper()
+	if n.BootID == "" {
+		n.BootID = "boot-0"
+	}
+	path := filepath.Join(n.Dir, "state.db")
+	opts := storage.Options{LazySync: true, BootID: n.BootID}
+	n.Config.RestoreSnapshotOnStart = false
+	store, err := storage.OpenWith(path, opts)
+	if errors.Is(err, storage.ErrUntrusted) {
+		if _, err := storage.Discard(path); err != nil {
+			c.t.Fatalf("%s: discard state: %v", n.ID, err)
+		}
+		n.Config.RestoreSnapshotOnStart = true
+		store, err = storage.OpenWith(path, opts)
+	}
+	if err != nil {
+		c.t.Fatalf("%s: open store: %v", n.ID, err)
+	}
+	return store
+}
+
 func (c *Cluster) stopAll() {
 	for _, n := range c.nodes {
 		c.stop(n, false)
@@ -265,7 +291,11 @@ func (c *Cluster) stop(n *Node, graceful bool) {
 		}
 		_ = n.Cluster.Close()
 	}
-	_ = n.Store.Close()
+	if graceful {
+		_ = n.Store.Close()
+	} else {
+		_ = n.Store.Crash() // as a killed process leaves it
+	}
 }
 
 // Node returns node i (0-based).
@@ -379,6 +409,15 @@ func (c *Cluster) Heal() {
 // Kill stops a node abruptly (no gossip leave, no leadership transfer),
 // like a crash of the process; its files stay for Restart.
 func (c *Cluster) Kill(id string) { c.stop(c.ByID(id), false) }
+
+// PowerLoss kills a node as a machine crash would: its state file is not
+// closed and the machine's boot id changes, so at Restart the node must not
+// trust the file and rebuilds it from the Raft snapshot and log.
+func (c *Cluster) PowerLoss(id string) {
+	n := c.ByID(id)
+	c.stop(n, false)
+	n.BootID += "+"
+}
 
 // Stop stops a node gracefully.
 func (c *Cluster) Stop(id string) { c.stop(c.ByID(id), true) }

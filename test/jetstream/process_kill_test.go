@@ -114,9 +114,12 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 			}
 		}
 		if t.Failed() {
+			keep, _ := os.MkdirTemp("", "pkfail-")
 			for _, p := range procs {
 				t.Logf("--- %s log:\n%s", p.id, p.log.String())
+				_ = exec.Command("cp", "-a", p.dir, filepath.Join(keep, p.id)).Run()
 			}
+			t.Logf("data dirs kept in %s", keep)
 		}
 	})
 	var leader string
@@ -162,17 +165,21 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 	// Bring the killed node back and let it catch up, then stop all.
 	killed.start(t, bin)
 	testutil.Eventually(t, 30*time.Second, func() error {
-		var commit uint64
-		for _, p := range procs {
+		// Every node must report the same, non-zero commit index and have
+		// applied it (a node that has not heard from the leader yet
+		// reports 0: that is not caught up).
+		applied := make([]uint64, len(procs))
+		commits := make([]uint64, len(procs))
+		for i, p := range procs {
 			_, a, c, err := p.status(t)
 			if err != nil {
 				return err
 			}
-			if commit == 0 {
-				commit = c
-			}
-			if a < commit || c != commit {
-				return fmt.Errorf("%s applied %d commit %d, want %d", p.id, a, c, commit)
+			applied[i], commits[i] = a, c
+		}
+		for i, p := range procs {
+			if commits[i] == 0 || commits[i] != commits[0] || applied[i] < commits[i] {
+				return fmt.Errorf("%s applied %d commit %d; commits %v", p.id, applied[i], commits[i], commits)
 			}
 		}
 		return nil
@@ -188,7 +195,19 @@ func TestDurability_Processes_SIGKILLLeaderMidBurst(t *testing.T) {
 		msgs := readStream(t, filepath.Join(p.dir, "state.db"), "K9")
 		for seq, want := range log.acks {
 			if m := msgs[seq]; m == nil || string(m.Data) != want {
-				t.Fatalf("%s lost acked seq %d (%q)", p.id, seq, want)
+				got := "missing"
+				if m != nil {
+					got = string(m.Data)
+				}
+				t.Errorf("%s: %d messages; around %d:", p.id, len(msgs), seq)
+				for s := seq - 3; s <= seq+3; s++ {
+					if mm := msgs[s]; mm != nil {
+						t.Errorf("  seq %d = %q (acked %q)", s, mm.Data, log.acks[s])
+					} else {
+						t.Errorf("  seq %d missing (acked %q)", s, log.acks[s])
+					}
+				}
+				t.Fatalf("%s lost acked seq %d (%q): holds %s", p.id, seq, want, got)
 			}
 		}
 		if ref == nil {

@@ -171,18 +171,27 @@ func (c *checker) outcomes(vi *valueInfo) string {
 // appender picks the attempt that stored a value, if it was stored: the
 // first ok attempt not flagged duplicate, else the earliest attempt with
 // an unknown outcome (a later unknown attempt could only have stored it in
-// a subset of the times the earliest could). -1 when no attempt could have.
+// a subset of the times the earliest could), else the earliest ok attempt
+// flagged duplicate: Flotilla retries a forwarded publish whose leader died
+// or stepped down before answering, so one client attempt can store the
+// value and then be answered by its own retry with duplicate:true. -1 when
+// no attempt could have.
 func appender(h []Event, vi *valueInfo) int {
-	unknown := -1
+	unknown, dup := -1, -1
 	for _, i := range vi.attempts {
 		switch {
 		case h[i].Outcome == OutcomeOK && !h[i].Duplicate:
 			return i
 		case h[i].Outcome == OutcomeUnknown && unknown < 0:
 			unknown = i
+		case h[i].Outcome == OutcomeOK && dup < 0:
+			dup = i
 		}
 	}
-	return unknown
+	if unknown >= 0 {
+		return unknown
+	}
+	return dup
 }
 
 // checkAcked reports acknowledged values that some node lacks or holds at
