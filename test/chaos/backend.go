@@ -24,15 +24,16 @@ type Backend interface {
 	// HTTPURL is the http:// base URL of node's http listener.
 	HTTPURL(node string) string
 
-	// Kill stops node at once (SIGKILL), paused or not.
-	Kill(ctx context.Context, node string) error
+	// Kill stops nodes at once (SIGKILL), paused or not, all together.
+	Kill(ctx context.Context, nodes ...string) error
 	// Stop stops node gracefully (SIGTERM) and waits until it exited.
 	Stop(ctx context.Context, node string) error
 	// Restart starts a stopped or killed node again from its data.
 	Restart(ctx context.Context, node string) error
-	// Pause freezes node (SIGSTOP, docker pause); Resume thaws it.
-	Pause(ctx context.Context, node string) error
-	Resume(ctx context.Context, node string) error
+	// Pause freezes nodes (SIGSTOP, docker pause) all together; Resume
+	// thaws them.
+	Pause(ctx context.Context, nodes ...string) error
+	Resume(ctx context.Context, nodes ...string) error
 	// Wipe deletes a stopped node's data, so that its next Restart joins
 	// the cluster as a new node under the same name.
 	Wipe(ctx context.Context, node string) error

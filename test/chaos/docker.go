@@ -148,10 +148,18 @@ func (b *DockerBackend) Start(ctx context.Context) error {
 	return b.composeCmd(ctx, "up", "-d", "--no-build")
 }
 
-// Kill implements Backend.
-func (b *DockerBackend) Kill(ctx context.Context, node string) error {
-	_, err := docker(ctx, "kill", b.container(node))
+// Kill implements Backend: one `docker kill` for all of them.
+func (b *DockerBackend) Kill(ctx context.Context, nodes ...string) error {
+	_, err := docker(ctx, append([]string{"kill"}, b.containers(nodes)...)...)
 	return err
+}
+
+func (b *DockerBackend) containers(nodes []string) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = b.container(n)
+	}
+	return out
 }
 
 // Stop implements Backend (SIGTERM, SIGKILL after 15 s). A paused
@@ -182,14 +190,14 @@ func (b *DockerBackend) Restart(ctx context.Context, node string) error {
 }
 
 // Pause implements Backend.
-func (b *DockerBackend) Pause(ctx context.Context, node string) error {
-	_, err := docker(ctx, "pause", b.container(node))
+func (b *DockerBackend) Pause(ctx context.Context, nodes ...string) error {
+	_, err := docker(ctx, append([]string{"pause"}, b.containers(nodes)...)...)
 	return err
 }
 
 // Resume implements Backend.
-func (b *DockerBackend) Resume(ctx context.Context, node string) error {
-	_, err := docker(ctx, "unpause", b.container(node))
+func (b *DockerBackend) Resume(ctx context.Context, nodes ...string) error {
+	_, err := docker(ctx, append([]string{"unpause"}, b.containers(nodes)...)...)
 	return err
 }
 

@@ -27,6 +27,8 @@ type Nemesis struct {
 	// Recoveries lists, per step run, how long after the heal every node
 	// served clients again.
 	Recoveries []Recovery
+	// effective is when the current fault took effect (see inEffect).
+	effective int64
 }
 
 // Recovery is how long the cluster took to serve again after one fault
@@ -53,7 +55,11 @@ func (n *Nemesis) Run(ctx context.Context, s Schedule) error {
 		}
 		call := n.h.Now()
 		n.log("step %d/%d: %s (leader %s)", i+1, len(s.Steps), st.Fault, leader)
+		n.effective = 0
 		desc, healedAt, err := n.inject(ctx, st, leader)
+		if n.effective != 0 {
+			call = n.effective
+		}
 		ev := Event{Kind: KindNemesis, Client: "nemesis", Call: call, Return: healedAt, Value: desc, Fault: st.Fault}
 		if err != nil {
 			ev.Err = err.Error()
@@ -76,6 +82,16 @@ func (n *Nemesis) Run(ctx context.Context, s Schedule) error {
 		}
 	}
 	return nil
+}
+
+// inEffect marks the current fault as in effect from now on: the nemesis
+// event starts here, not when the nemesis began acting (a docker kill of
+// five containers takes a while, and publishes that succeed meanwhile say
+// nothing about availability under the fault).
+func (n *Nemesis) inEffect() {
+	if n.effective == 0 {
+		n.effective = n.h.Now()
+	}
 }
 
 // inject applies one step and heals it. It returns the fault's
@@ -129,11 +145,13 @@ func (n *Nemesis) inject(ctx context.Context, st Step, leader string) (string, i
 // killFor SIGKILLs targets together, holds, restarts them.
 func (n *Nemesis) killFor(ctx context.Context, what string, hold func() error, targets ...string) (string, int64, error) {
 	desc := fmt.Sprintf("%s %v", what, targets)
+	err := n.b.Kill(ctx, targets...)
+	n.inEffect()
 	for _, t := range targets {
-		if err := n.b.Kill(ctx, t); err != nil {
-			return desc, n.h.Now(), err
-		}
-		n.down[t] = true
+		n.down[t] = true // even after an error: HealAll restarts what is not running
+	}
+	if err != nil {
+		return desc, n.h.Now(), err
 	}
 	if err := hold(); err != nil {
 		return desc, n.h.Now(), err
@@ -155,11 +173,13 @@ func (n *Nemesis) restart(ctx context.Context, targets ...string) error {
 // pauseFor SIGSTOPs targets, holds, SIGCONTs them.
 func (n *Nemesis) pauseFor(ctx context.Context, what string, hold func() error, targets ...string) (string, int64, error) {
 	desc := fmt.Sprintf("%s %v", what, targets)
+	err := n.b.Pause(ctx, targets...)
+	n.inEffect()
 	for _, t := range targets {
-		if err := n.b.Pause(ctx, t); err != nil {
-			return desc, n.h.Now(), err
-		}
 		n.paused[t] = true
+	}
+	if err != nil {
+		return desc, n.h.Now(), err
 	}
 	herr := hold()
 	healed := n.h.Now()
@@ -185,6 +205,7 @@ func (n *Nemesis) pauseKill(ctx context.Context, hold func() error, target strin
 	if err := n.b.Pause(ctx, target); err != nil {
 		return desc, n.h.Now(), err
 	}
+	n.inEffect()
 	n.paused[target] = true
 	if err := hold(); err != nil {
 		return desc, n.h.Now(), err
@@ -206,6 +227,7 @@ func (n *Nemesis) partitionFor(ctx context.Context, desc string, hold func() err
 	if err := n.b.Partition(ctx, p); err != nil {
 		return desc, n.h.Now(), errors.Join(err, n.b.Heal(ctx))
 	}
+	n.inEffect()
 	herr := hold()
 	healed := n.h.Now()
 	return desc, healed, errors.Join(herr, n.b.Heal(ctx))
@@ -219,6 +241,7 @@ func (n *Nemesis) rollingRestart(ctx context.Context, st Step, names []string) (
 		order = append(order, names[i])
 	}
 	desc := fmt.Sprintf("rolling restart %v", order)
+	n.inEffect() // the first SIGTERM: the node stops serving at once
 	for _, t := range order {
 		if err := n.b.Stop(ctx, t); err != nil {
 			return desc, n.h.Now(), err
@@ -238,6 +261,7 @@ func (n *Nemesis) rollingRestart(ctx context.Context, st Step, names []string) (
 // restarts it.
 func (n *Nemesis) stopFor(ctx context.Context, hold func() error, target string) (string, int64, error) {
 	desc := fmt.Sprintf("graceful stop of leader %s", target)
+	n.inEffect() // the SIGTERM: the node stops serving at once
 	if err := n.b.Stop(ctx, target); err != nil {
 		return desc, n.h.Now(), err
 	}
@@ -265,6 +289,7 @@ func (n *Nemesis) membership(ctx context.Context, hold func() error, target, lea
 	if err := removeNode(ctx, n.b.HTTPURL(asker), target); err != nil {
 		return desc, n.h.Now(), err
 	}
+	n.inEffect()
 	err := pollUntil(ctx, 60*time.Second, func() error {
 		st, err := getStatus(ctx, n.b.HTTPURL(asker))
 		if err != nil {

@@ -195,13 +195,25 @@ func (n *procNode) waitExit(ctx context.Context) error {
 	return nil
 }
 
-// Kill implements Backend.
-func (b *ProcBackend) Kill(ctx context.Context, node string) error {
-	n := b.node(node)
-	if err := n.signal(syscall.SIGKILL); err != nil {
+// Kill implements Backend: every node is signalled before any is waited
+// for, so that they die together.
+func (b *ProcBackend) Kill(ctx context.Context, nodes ...string) error {
+	if err := b.signalAll(syscall.SIGKILL, nodes); err != nil {
 		return err
 	}
-	return n.waitExit(ctx)
+	var errs []error
+	for _, node := range nodes {
+		errs = append(errs, b.node(node).waitExit(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (b *ProcBackend) signalAll(sig syscall.Signal, nodes []string) error {
+	var errs []error
+	for _, node := range nodes {
+		errs = append(errs, b.node(node).signal(sig))
+	}
+	return errors.Join(errs...)
 }
 
 // Stop implements Backend: SIGTERM (a paused node is continued first so it
@@ -230,13 +242,13 @@ func (b *ProcBackend) Restart(ctx context.Context, node string) error {
 }
 
 // Pause implements Backend.
-func (b *ProcBackend) Pause(ctx context.Context, node string) error {
-	return b.node(node).signal(syscall.SIGSTOP)
+func (b *ProcBackend) Pause(ctx context.Context, nodes ...string) error {
+	return b.signalAll(syscall.SIGSTOP, nodes)
 }
 
 // Resume implements Backend.
-func (b *ProcBackend) Resume(ctx context.Context, node string) error {
-	return b.node(node).signal(syscall.SIGCONT)
+func (b *ProcBackend) Resume(ctx context.Context, nodes ...string) error {
+	return b.signalAll(syscall.SIGCONT, nodes)
 }
 
 // Wipe implements Backend.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -97,9 +98,9 @@ func Run(ctx context.Context, cfg RunConfig) *Result {
 	// happened above, so that the checker sees the state it converged to.
 	// After a cluster that did not recover, the waits are short: the run
 	// has failed already and the final states are for the post-mortem.
-	finish, drain, quiesce := 90*time.Second, cfg.DrainTimeout, 60*time.Second
+	finish := 90 * time.Second
 	if nemErr != nil {
-		nem.RecoverTimeout, finish, drain, quiesce = 30*time.Second, 20*time.Second, 20*time.Second, 20*time.Second
+		nem.RecoverTimeout, finish = 30*time.Second, 30*time.Second
 	}
 	logf("nemesis done: healing everything")
 	fail(nem.HealAll(ctx))
@@ -109,14 +110,21 @@ func Run(ctx context.Context, cfg RunConfig) *Result {
 	fail(w.StopProducers(finish))
 	p, a, d := h.Counts()
 	logf("producers done: %d publish attempts, %d acknowledged, %d deliveries so far; draining consumers", p, a, d)
-	if err := w.Drain(ctx, drain); err != nil {
-		logf("consumers not drained (the checker says what is missing): %v", err)
+	if err := w.Drain(ctx, cfg.DrainTimeout); err != nil {
+		fail(fmt.Errorf("consumers not drained (the checker lists what they miss): %w", err))
 	}
 	w.Close()
-	fail(waitQuiesced(ctx, b, quiesce))
+	lagging, err := waitQuiesced(ctx, b, 60*time.Second)
+	fail(err)
 	logf("stopping every node")
 	fail(stopAll(ctx, b))
 	for _, n := range b.Nodes() {
+		if slices.Contains(lagging, n) {
+			// its file would show "lost" messages that it simply had not
+			// received yet: the quiesce error already fails the run
+			logf("%s left out of the final-state checks: it had not applied the leader's commit index", n)
+			continue
+		}
 		path, err := b.StateFile(ctx, n)
 		if err != nil {
 			fail(err)
@@ -133,15 +141,21 @@ func Run(ctx context.Context, cfg RunConfig) *Result {
 }
 
 // waitQuiesced waits until every node has committed and applied the
-// leader's commit index (nothing writes any more by then).
-func waitQuiesced(ctx context.Context, b Backend, timeout time.Duration) error {
+// leader's commit index (nothing writes any more by then). On timeout it
+// also returns the nodes that were behind at the last look.
+func waitQuiesced(ctx context.Context, b Backend, timeout time.Duration) ([]string, error) {
+	var lagging []string
 	err := pollUntil(ctx, timeout, func() error {
+		lagging = nil
 		var leader string
 		sts := map[string]*nodeStatus{}
+		var errs []error
 		for _, n := range b.Nodes() {
 			st, err := getStatus(ctx, b.HTTPURL(n))
 			if err != nil {
-				return fmt.Errorf("%s: %w", n, err)
+				lagging = append(lagging, n)
+				errs = append(errs, fmt.Errorf("%s: %w", n, err))
+				continue
 			}
 			sts[n] = st
 			if st.LeaderID == n {
@@ -149,20 +163,21 @@ func waitQuiesced(ctx context.Context, b Backend, timeout time.Duration) error {
 			}
 		}
 		if leader == "" {
-			return errors.New("no leader")
+			return errors.Join(append(errs, errors.New("no leader"))...)
 		}
 		commit := sts[leader].CommitIndex
-		for n, st := range sts {
-			if st.CommitIndex != commit || st.AppliedIndex < commit {
-				return fmt.Errorf("%s applied %d, commit %d; leader %s commit %d", n, st.AppliedIndex, st.CommitIndex, leader, commit)
+		for _, n := range b.Nodes() {
+			if st := sts[n]; st != nil && (st.CommitIndex != commit || st.AppliedIndex < commit) {
+				lagging = append(lagging, n)
+				errs = append(errs, fmt.Errorf("%s applied %d, commit %d; leader %s commit %d", n, st.AppliedIndex, st.CommitIndex, leader, commit))
 			}
 		}
-		return nil
+		return errors.Join(errs...)
 	})
 	if err != nil {
-		return fmt.Errorf("quiesce: %w", err)
+		return lagging, fmt.Errorf("quiesce: %w", err)
 	}
-	return nil
+	return nil, nil
 }
 
 // stopAll stops every node gracefully, all at once (one by one would
