@@ -7,10 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
 	"github.com/flotilla/flotilla/broker"
 	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/internal/testcluster"
 	"github.com/flotilla/flotilla/internal/testutil"
+	"github.com/flotilla/flotilla/metrics"
 )
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -287,5 +291,31 @@ func TestCluster_Forward_WaitsForElection(t *testing.T) {
 	// election instead of failing.
 	if err := asker.Cluster.TransferLeadership(ctxT(t, 10*time.Second), asker.ID); err != nil {
 		t.Fatalf("forward during election: %v", err)
+	}
+}
+
+// A node answers questions about leadership before Raft exists: peers'
+// forwarded requests are served from the moment the cluster port listens,
+// and one arriving during a restart used to crash the node (nil Raft).
+func TestNode_LeadershipQueriesBeforeStart(t *testing.T) {
+	t.Parallel()
+	cfg := testcluster.TestConfig()
+	cfg.NodeID, cfg.DataDir = "lone", t.TempDir()
+	cfg.ClusterAddr, cfg.GossipAddr = "127.0.0.1:0", "127.0.0.1:0"
+	n, err := cluster.New(cfg, nil, metrics.New(prometheus.NewRegistry()).Cluster, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.IsLeader() {
+		t.Fatal("a node that has not started leads")
+	}
+	if id, addr := n.Leader(); id != "" || addr != "" {
+		t.Fatalf("leader %q %q before start", id, addr)
+	}
+	if _, err := n.Apply(ctxT(t, time.Second), broker.EncodeCommand(broker.CmdNoop, nil)); !errors.Is(err, cluster.ErrNotLeader) {
+		t.Fatalf("apply before start: %v", err)
+	}
+	if err := n.Barrier(ctxT(t, time.Second)); !errors.Is(err, cluster.ErrNotLeader) {
+		t.Fatalf("barrier before start: %v", err)
 	}
 }

@@ -33,6 +33,7 @@ type Node struct {
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
+	raftUp   atomic.Bool // n.raft is set
 	mlAddr   atomic.Pointer[string] // advertised gossip address, set once memberlist exists
 	members  *membership
 	peers    *peers
@@ -133,6 +134,12 @@ func (n *Node) start() error {
 	}
 	n.hasState.Store(hasState)
 	n.raft, err = raft.NewRaft(n.raftConfig(), &fsmAdapter{sm: n.sm, applied: n.applied.Store}, n.store, n.store, snaps, n.trans)
+	if err == nil {
+		// Peers' frames (forwarded requests) are served from the moment
+		// the cluster port listens, which is before Raft exists: readers
+		// check raftUp first (the atomic publishes n.raft to them).
+		n.raftUp.Store(true)
+	}
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
@@ -236,7 +243,7 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // Apply proposes a command and returns the state machine's result. It must
 // run on the leader (ErrNotLeader otherwise); use Forward to reach it.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
-	if n.raft.State() != raft.Leader {
+	if !n.IsLeader() {
 		return nil, ErrNotLeader
 	}
 	start := time.Now()
@@ -251,6 +258,9 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 // Barrier waits until every entry committed before it has been applied here
 // (only on the leader).
 func (n *Node) Barrier(ctx context.Context) error {
+	if !n.raftUp.Load() {
+		return ErrNotLeader
+	}
 	return translate("barrier", n.raft.Barrier(n.timeout(ctx)).Error())
 }
 
@@ -272,12 +282,15 @@ func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
 // Leader returns the leader's id and advertised cluster address, empty when
 // none is known.
 func (n *Node) Leader() (id, addr string) {
+	if !n.raftUp.Load() {
+		return "", ""
+	}
 	a, i := n.raft.LeaderWithID()
 	return string(i), string(a)
 }
 
 // IsLeader reports whether this node is the leader.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+func (n *Node) IsLeader() bool { return n.raftUp.Load() && n.raft.State() == raft.Leader }
 
 // LeaderCh returns a channel that receives true when this node becomes
 // leader and false when it stops being leader. Slow readers miss edges
