@@ -33,7 +33,7 @@ type Node struct {
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
-	raftUp   atomic.Bool // n.raft is set
+	raftUp   atomic.Bool            // n.raft is set
 	mlAddr   atomic.Pointer[string] // advertised gossip address, set once memberlist exists
 	members  *membership
 	peers    *peers
