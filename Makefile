@@ -44,7 +44,7 @@ cli-js-smoke: build
 # CHAOS_FAULTS, CHAOS_ARTIFACTS.
 CHAOS_TIMEOUT ?= 40m
 chaos:
-	CHAOS=1 CHAOS_BACKEND=process $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' ./test/chaos/
+	CHAOS=1 CHAOS_BACKEND=process $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) -run '^TestChaos(_UnsafeBuildIsCaught)?$$' ./test/chaos/
 
 # The same suite on the docker-compose backend (containers from `make image`;
 # faults through docker kill/stop/pause/network disconnect).
