@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js chaos chaos-docker
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js chaos chaos-docker chaos-unsafe
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -19,8 +19,8 @@ run: build
 
 # The whole suite: Go tests with the race detector, the stock nats CLI against a
 # real node, the three-container docker-compose cluster end to end, and the
-# chaos suite on local processes.
-test: test-race cli-smoke cli-js-smoke compose-test chaos
+# chaos suite on local processes (and the proof that it catches an unsafe build).
+test: test-race cli-smoke cli-js-smoke compose-test chaos chaos-unsafe
 
 test-race:
 	$(GO) test -race -shuffle=on -timeout 20m $(PKGS)
@@ -45,6 +45,11 @@ cli-js-smoke: build
 CHAOS_TIMEOUT ?= 40m
 chaos:
 	CHAOS=1 CHAOS_BACKEND=process $(GO) test -race -count=1 -v -timeout $(CHAOS_TIMEOUT) -run '^TestChaos$$' ./test/chaos/
+
+# The suite's teeth: a binary built with -tags chaosunsafe acknowledges
+# publishes before commit; this passes only if the checker catches it.
+chaos-unsafe:
+	CHAOS=1 CHAOS_UNSAFE=1 $(GO) test -race -count=1 -v -timeout 10m -run '^TestChaos_CatchesUnsafeBuild$$' ./test/chaos/
 
 # The same suite on the docker-compose backend (containers from `make image`;
 # faults through docker kill/stop/pause/network disconnect).
