@@ -48,6 +48,12 @@ type Backend interface {
 	StateFile(ctx context.Context, node string) (string, error)
 	// SaveLogs copies every node's log into dir (for the artifacts).
 	SaveLogs(ctx context.Context, dir string) error
+	// Crashes describes every node exit the harness did not cause: a
+	// node that exited by itself (a panic, a fatal error), or one that
+	// exited with an error status when stopped gracefully. Each entry
+	// names the node, its exit status and, when its log has one, the
+	// panic line.
+	Crashes(ctx context.Context) []string
 	// Close stops everything this backend started and removes its
 	// processes, containers, networks, volumes and temp files. It is safe
 	// to call more than once and after a failed Start.
@@ -102,3 +108,20 @@ func bothWays(a, b []string) []Cut {
 func groups(a, b []string) string {
 	return fmt.Sprintf("%v | %v", a, b)
 }
+
+// panicLine returns the first "panic:" or "fatal error:" line of a node's
+// log after its last start, as ": <line>", or "".
+func panicLine(log string) string {
+	if i := strings.LastIndex(log, startMarker); i >= 0 {
+		log = log[i:]
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			return ": " + l
+		}
+	}
+	return ""
+}
+
+// startMarker begins the harness's line in a node's log at each start.
+const startMarker = "=== chaos: starting "

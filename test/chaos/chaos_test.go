@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flotilla/flotilla/test/chaos/checker"
 )
 
 // TestChaos is the chaos suite: for every cluster size, a fresh cluster,
@@ -41,7 +43,7 @@ func TestChaos(t *testing.T) {
 	case "process":
 		caps = Capabilities{LinkFaults: true}
 		if cfg.Bin == "" {
-			cfg.Bin = buildBinary(t)
+			cfg.Bin = buildBinary(t, cfg.Tags)
 		}
 	case "docker":
 		caps = Capabilities{}
@@ -53,6 +55,9 @@ func TestChaos(t *testing.T) {
 	schedules := PlanSuite(cfg.Seed, cfg.Sizes, kinds, cfg.Duration)
 	fmt.Fprintf(out, "chaos: seed %d, backend %s, sizes %v, %s of faults per size (replay: CHAOS_SEED=%d CHAOS_NODES=%s CHAOS_DURATION=%s)\n",
 		cfg.Seed, cfg.Backend, cfg.Sizes, cfg.Duration, cfg.Seed, joinInts(cfg.Sizes), cfg.Duration)
+	if cfg.Tags != "" {
+		fmt.Fprintf(out, "chaos: binary built with -tags %s\n", cfg.Tags)
+	}
 	for _, s := range schedules {
 		fmt.Fprint(out, s.String())
 	}
@@ -118,10 +123,10 @@ func runOne(ctx context.Context, t *testing.T, cfg SuiteConfig, s Schedule) summ
 }
 
 // buildBinary builds cmd/flotilla once for the process backend.
-func buildBinary(t *testing.T) string {
+func buildBinary(t *testing.T, tags string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "flotilla")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/flotilla/flotilla/cmd/flotilla")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "github.com/flotilla/flotilla/cmd/flotilla")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build flotilla: %v\n%s", err, out)
@@ -135,4 +140,42 @@ func joinInts(xs []int) string {
 		s = append(s, fmt.Sprint(x))
 	}
 	return strings.Join(s, ",")
+}
+
+// TestChaos_CatchesUnsafeBuild proves the suite has teeth: a binary built
+// with -tags chaosunsafe acknowledges publishes before Raft commits them
+// (guessing their sequences), and a short run on it, with a leader kill
+// and an isolated leader, must end with the checker reporting acknowledged
+// messages lost or stored at other sequences than acknowledged. The test
+// fails if the checker finds nothing. Run it with `make chaos-unsafe`.
+func TestChaos_CatchesUnsafeBuild(t *testing.T) {
+	if os.Getenv("CHAOS") != "1" || os.Getenv("CHAOS_UNSAFE") != "1" {
+		t.Skip("runs with CHAOS=1 CHAOS_UNSAFE=1 (make chaos-unsafe)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bin := buildBinary(t, "chaosunsafe")
+	b, err := NewProcBackend(bin, t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}()
+	s := Schedule{Seed: 1, Nodes: 3, Steps: []Step{
+		{Fault: FaultKillLeader, Hold: 3 * time.Second, Quiet: 2 * time.Second, Pick: []int{0, 1, 2}},
+		{Fault: FaultIsolateLeader, Hold: 3 * time.Second, Quiet: 2 * time.Second, Pick: []int{0, 1, 2}},
+	}}
+	fmt.Fprintf(os.Stdout, "chaos: unsafe build (acks before commit), 3 nodes\n%s", s)
+	wl := DefaultWorkload()
+	res := Run(ctx, RunConfig{Backend: b, Schedule: s, Workload: wl, DrainTimeout: 60 * time.Second, Log: os.Stdout})
+	rep := check(res, wl.Durables)
+	fmt.Fprintf(os.Stdout, "--- report of the unsafe build\n%s", rep)
+	caught := rep.Stats.ViolationCounts[checker.KindLost] + rep.Stats.ViolationCounts[checker.KindAckMismatch]
+	if caught == 0 {
+		t.Fatalf("the checker did not catch a broker that acknowledges before commit (violations: %v)", rep.Stats.ViolationCounts)
+	}
+	fmt.Fprintf(os.Stdout, "caught: %d acknowledged publishes lost or stored at another sequence than acknowledged\n", caught)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"text/template"
@@ -34,6 +35,8 @@ type DockerBackend struct {
 	mu           sync.Mutex
 	disconnected map[string]bool
 	wiped        map[string]bool
+	down         map[string]bool // killed, stopped or wiped by the harness
+	crashes      []string
 }
 
 type dockerNode struct {
@@ -53,7 +56,8 @@ func NewDockerBackend(image, dir string, n int) (*DockerBackend, error) {
 		prefix = fmt.Sprintf("flotilla-chaos-%d", os.Getpid())
 	}
 	b := &DockerBackend{image: image, dir: dir, project: fmt.Sprintf("%s-n%d", prefix, n),
-		compose: filepath.Join(dir, "compose.yml"), disconnected: map[string]bool{}, wiped: map[string]bool{}}
+		compose: filepath.Join(dir, "compose.yml"), disconnected: map[string]bool{}, wiped: map[string]bool{},
+		down: map[string]bool{}}
 	subnet, err := freeSubnet()
 	if err != nil {
 		return nil, err
@@ -150,8 +154,17 @@ func (b *DockerBackend) Start(ctx context.Context) error {
 
 // Kill implements Backend: one `docker kill` for all of them.
 func (b *DockerBackend) Kill(ctx context.Context, nodes ...string) error {
+	b.setDown(true, nodes...)
 	_, err := docker(ctx, append([]string{"kill"}, b.containers(nodes)...)...)
 	return err
+}
+
+func (b *DockerBackend) setDown(down bool, nodes ...string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range nodes {
+		b.down[n] = down
+	}
 }
 
 func (b *DockerBackend) containers(nodes []string) []string {
@@ -170,8 +183,42 @@ func (b *DockerBackend) Stop(ctx context.Context, node string) error {
 			return err
 		}
 	}
-	_, err := docker(ctx, "stop", "-t", "15", b.container(node))
-	return err
+	b.setDown(true, node)
+	if _, err := docker(ctx, "stop", "-t", "15", b.container(node)); err != nil {
+		return err
+	}
+	if code, _ := docker(ctx, "inspect", "-f", "{{.State.ExitCode}}", b.container(node)); strings.TrimSpace(code) != "0" {
+		b.addCrash(ctx, node, fmt.Sprintf("%s exited with status %s on a graceful stop", node, strings.TrimSpace(code)))
+	}
+	return nil
+}
+
+func (b *DockerBackend) addCrash(ctx context.Context, node, what string) {
+	log, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "300", b.container(node)).CombinedOutput()
+	b.mu.Lock()
+	b.crashes = append(b.crashes, what+panicLine(string(log)))
+	b.mu.Unlock()
+}
+
+// Crashes implements Backend: the graceful stops that failed, and every
+// container the harness did not stop that is not running.
+func (b *DockerBackend) Crashes(ctx context.Context) []string {
+	for _, n := range b.Nodes() {
+		b.mu.Lock()
+		down := b.down[n]
+		b.mu.Unlock()
+		if down {
+			continue
+		}
+		st, err := docker(ctx, "inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", b.container(n))
+		if f := strings.Fields(st); err == nil && len(f) == 2 && f[0] == "false" {
+			b.setDown(true, n) // reported once
+			b.addCrash(ctx, n, fmt.Sprintf("%s exited by itself (status %s)", n, f[1]))
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.crashes)
 }
 
 // Restart implements Backend: `docker start`, or, for a wiped node whose
@@ -181,6 +228,7 @@ func (b *DockerBackend) Restart(ctx context.Context, node string) error {
 	b.mu.Lock()
 	wiped := b.wiped[node]
 	delete(b.wiped, node)
+	b.down[node] = false
 	b.mu.Unlock()
 	if wiped {
 		return b.composeCmd(ctx, "up", "-d", "--no-build", node)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -339,11 +340,18 @@ func (n *Nemesis) HealAll(ctx context.Context) error {
 // Probe. It returns the leader.
 func (n *Nemesis) WaitHealthy(ctx context.Context) (string, error) {
 	var leader string
+	var crashed error
+	known := len(n.b.Crashes(ctx))
 	err := pollUntil(ctx, n.RecoverTimeout, func() error {
 		leader = ""
 		for _, name := range n.b.Nodes() {
 			st, err := getStatus(ctx, n.b.HTTPURL(name))
 			if err != nil {
+				if c := n.b.Crashes(ctx); len(c) > known {
+					// a node died by itself: it will not recover
+					crashed = fmt.Errorf("node crash: %s", strings.Join(c[known:], "; "))
+					return nil
+				}
 				return fmt.Errorf("%s: %w", name, err)
 			}
 			if st.LeaderID == "" {
@@ -371,6 +379,9 @@ func (n *Nemesis) WaitHealthy(ctx context.Context) (string, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = crashed
+	}
 	if err != nil {
 		return "", fmt.Errorf("cluster not healthy: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,9 @@ type ProcBackend struct {
 	// extra server flags for every node (tests may add some).
 	extra []string
 	spawn *spawner
+
+	crashMu sync.Mutex
+	crashes []string
 }
 
 // procNode is one node's addresses and, while it runs, its process.
@@ -41,6 +45,9 @@ type procNode struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process exited
+	// sent is the last SIGTERM or SIGKILL the harness sent to the
+	// running process: it tells an expected exit from a crash.
+	sent syscall.Signal
 }
 
 var _ Backend = (*ProcBackend)(nil)
@@ -138,7 +145,7 @@ func (b *ProcBackend) startNode(n *procNode) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", n.name, err)
 	}
-	fmt.Fprintf(logf, "=== chaos: starting %s at %s\n", n.name, time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(logf, "%s%s at %s\n", startMarker, n.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(b.bin, b.args(n)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -147,13 +154,44 @@ func (b *ProcBackend) startNode(n *procNode) error {
 		return fmt.Errorf("start %s: %w", n.name, err)
 	}
 	done := make(chan struct{})
-	n.cmd, n.done = cmd, done
+	n.cmd, n.done, n.sent = cmd, done, 0
 	go func() {
 		_ = cmd.Wait()
 		logf.Close()
+		n.mu.Lock()
+		sent := n.sent
+		n.mu.Unlock()
+		b.noteExit(n, sent, cmd.ProcessState)
 		close(done)
 	}()
 	return nil
+}
+
+// noteExit records a crash unless the exit is one the harness caused: a
+// SIGKILL, or a clean exit after SIGTERM.
+func (b *ProcBackend) noteExit(n *procNode, sent syscall.Signal, st *os.ProcessState) {
+	var what string
+	switch {
+	case sent == syscall.SIGKILL:
+		return
+	case sent == syscall.SIGTERM && st.Success():
+		return
+	case sent == syscall.SIGTERM:
+		what = fmt.Sprintf("%s exited with %v on a graceful stop", n.name, st)
+	default:
+		what = fmt.Sprintf("%s exited by itself (%v)", n.name, st)
+	}
+	log, _ := os.ReadFile(n.logPath)
+	b.crashMu.Lock()
+	b.crashes = append(b.crashes, what+panicLine(string(log)))
+	b.crashMu.Unlock()
+}
+
+// Crashes implements Backend.
+func (b *ProcBackend) Crashes(ctx context.Context) []string {
+	b.crashMu.Lock()
+	defer b.crashMu.Unlock()
+	return slices.Clone(b.crashes)
 }
 
 // running returns n's process and exit channel, or nil if it is down.
@@ -168,6 +206,11 @@ func (n *procNode) signal(sig syscall.Signal) error {
 	cmd, _ := n.running()
 	if cmd == nil {
 		return fmt.Errorf("signal %s: %w", n.name, errNotRunning)
+	}
+	if sig == syscall.SIGTERM || sig == syscall.SIGKILL {
+		n.mu.Lock()
+		n.sent = sig
+		n.mu.Unlock()
 	}
 	if err := syscall.Kill(-cmd.Process.Pid, sig); err != nil {
 		return fmt.Errorf("signal %v to %s: %w", sig, n.name, err)

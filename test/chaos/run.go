@@ -118,6 +118,9 @@ func Run(ctx context.Context, cfg RunConfig) *Result {
 	fail(err)
 	logf("stopping every node")
 	fail(stopAll(ctx, b))
+	for _, c := range b.Crashes(ctx) {
+		fail(fmt.Errorf("node crash: %s", c))
+	}
 	for _, n := range b.Nodes() {
 		if slices.Contains(lagging, n) {
 			// its file would show "lost" messages that it simply had not

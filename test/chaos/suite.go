@@ -33,6 +33,9 @@ type SuiteConfig struct {
 	// Faults restricts the schedules to these fault kinds (CHAOS_FAULTS,
 	// comma-separated); empty: every kind the backend supports.
 	Faults []string
+	// Tags are build tags for the binary the process backend builds
+	// (CHAOS_BUILD_TAGS, e.g. chaosunsafe).
+	Tags string
 }
 
 // SuiteFromEnv reads the CHAOS_* variables.
@@ -45,6 +48,7 @@ func SuiteFromEnv() (SuiteConfig, error) {
 		Artifacts: os.Getenv("CHAOS_ARTIFACTS"),
 		Image:     "flotilla:dev",
 		Bin:       os.Getenv("CHAOS_BIN"),
+		Tags:      os.Getenv("CHAOS_BUILD_TAGS"),
 	}
 	if v := os.Getenv("CHAOS_SEED"); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
