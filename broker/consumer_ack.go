@@ -175,6 +175,12 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 	if c.cfg.AckPolicy != AckNone && !c.knowsDelivery(ref) {
 		return nil, false
 	}
+	if c.cfg.AckPolicy == AckExplicit && c.superseded(ref) {
+		// The message was delivered again since (or that later delivery
+		// was acked): only the latest delivery's ack counts, so that a
+		// consumer that double-acks processes each message once.
+		return nil, false
+	}
 	c.active = now
 	switch ack.Kind {
 	case AckAck, AckTerm, AckNext:
@@ -196,6 +202,27 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 		}
 	}
 	return c, true
+}
+
+// superseded reports an ack of an older delivery of a message: it is
+// pending under a newer consumer sequence, or it was acked through another
+// delivery (remembered on this leader, bounded).
+func (c *consumer) superseded(ref AckRef) bool {
+	if p := c.pending[ref.StreamSeq]; p != nil {
+		return ref.ConsumerSeq < p.cseq
+	}
+	by, ok := c.ackedBy[ref.StreamSeq]
+	return ok && by != ref.ConsumerSeq
+}
+
+// maxAckedBy bounds the acks a consumer remembers for superseded.
+const maxAckedBy = 1 << 16
+
+func (c *consumer) rememberAck(ref AckRef) {
+	if c.ackedBy == nil || len(c.ackedBy) >= maxAckedBy {
+		c.ackedBy = make(map[uint64]uint64)
+	}
+	c.ackedBy[ref.StreamSeq] = ref.ConsumerSeq
 }
 
 // knowsDelivery reports whether the delivery an ack refers to is one this
@@ -220,6 +247,7 @@ func (e *engine) ackMsgLocked(c *consumer, ref AckRef) {
 		return
 	}
 	if c.removePending(ref.StreamSeq) {
+		c.rememberAck(ref)
 		e.record(consumerOp{kind: opAck, stream: c.stream, name: c.name, gen: c.gen, streamSeq: ref.StreamSeq})
 	}
 }

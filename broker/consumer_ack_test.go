@@ -41,4 +41,23 @@ func TestEngine_AckConfirmsOnlyKnownDeliveries(t *testing.T) {
 	if len(c.pending) != 0 {
 		t.Fatalf("pending after acks: %v", c.pending)
 	}
+
+	// A message delivered twice: only the latest delivery's ack counts,
+	// before and after it, so a double-acking consumer processes it once.
+	c.pending[12] = &pendingState{pendingRec: pendingRec{cseq: 8, deliveries: 2}}
+	c.delivered = seqPair{cons: 8, stream: 12}
+	for _, tc := range []struct {
+		name      string
+		cseq      uint64
+		confirmed bool
+	}{
+		{"the first delivery, superseded", 6, false},
+		{"the latest delivery", 8, true},
+		{"the latest delivery again (lost reply)", 8, true},
+		{"the first delivery after the latest was acked", 6, false},
+	} {
+		if _, ok := e.ackLocked(&ackItem{subject: ack(12, tc.cseq), reply: "_INBOX.y", payload: []byte("+ACK")}, now); ok != tc.confirmed {
+			t.Errorf("%s: confirmed %v, want %v", tc.name, ok, tc.confirmed)
+		}
+	}
 }

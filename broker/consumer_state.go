@@ -15,9 +15,10 @@ type consumer struct {
 	waiting   []*pullReq               // FIFO
 	lps       []uint64                 // last_per_subject sequences still to deliver
 	np        numPendingCache
-	active    time.Time // last pull, ack or push interest (inactive_threshold)
-	deleting  bool      // an inactivity delete was proposed
-	acked     bool      // acked since ackFloor was computed
+	active    time.Time         // last pull, ack or push interest (inactive_threshold)
+	deleting  bool              // an inactivity delete was proposed
+	acked     bool              // acked since ackFloor was computed
+	ackedBy   map[uint64]uint64 // stream seq -> consumer seq of the delivery whose ack settled it
 
 	// replay_policy original: when the last new message was sent and its
 	// store time; the next one waits for the same gap.
