@@ -34,6 +34,8 @@ type Node struct {
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
 	raftUp   atomic.Bool            // n.raft is set
+	gossipMu sync.Mutex             // orders leaveGossip before memberlist's shutdown
+	mlDown   bool                   // memberlist is shut down (guarded by gossipMu)
 	mlAddr   atomic.Pointer[string] // advertised gossip address, set once memberlist exists
 	members  *membership
 	peers    *peers
@@ -402,6 +404,9 @@ func (n *Node) closeResources() error {
 		}
 	}
 	if n.ml != nil {
+		n.gossipMu.Lock()
+		n.mlDown = true
+		n.gossipMu.Unlock()
 		if err := n.ml.Shutdown(); err != nil {
 			errs = append(errs, fmt.Errorf("gossip shutdown: %w", err))
 		}
@@ -442,7 +447,11 @@ const maxLeaveWait = time.Second
 // leaveGossip announces a graceful leave: first the Leaving flag in the
 // metadata (so peers record "left", not "dead"), then memberlist's Leave.
 func (n *Node) leaveGossip(timeout time.Duration) {
-	if n.ml == nil || n.leaving.Swap(true) {
+	// gossipMu orders a leave (a decommissioned node leaves from its own
+	// goroutine) before memberlist's shutdown: Leave after Shutdown panics.
+	n.gossipMu.Lock()
+	defer n.gossipMu.Unlock()
+	if n.ml == nil || n.mlDown || n.leaving.Swap(true) {
 		return
 	}
 	if err := n.ml.UpdateNode(timeout); err != nil {
