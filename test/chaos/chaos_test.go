@@ -101,6 +101,9 @@ func runOne(ctx context.Context, t *testing.T, cfg SuiteConfig, s Schedule) summ
 	rep := check(res, wl.Durables)
 	fmt.Fprintf(out, "--- report (%d nodes, seed %d, %.0fs)\n%s%s", s.Nodes, s.Seed, res.Elapsed.Seconds(), rep, recoveryTable(res.Recoveries))
 	failed := !rep.OK() || len(res.Errs) > 0
+	if ctx.Err() != nil {
+		t.Errorf("run cut short (%v): its report is incomplete", context.Cause(ctx))
+	}
 	for _, e := range res.Errs {
 		t.Errorf("run: %v", e)
 	}

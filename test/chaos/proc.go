@@ -375,11 +375,16 @@ func (b *ProcBackend) Close() error {
 	defer cancel()
 	var errs []error
 	for _, n := range b.nodes {
-		if cmd, _ := n.running(); cmd == nil {
+		cmd, done := n.running()
+		if cmd == nil {
 			continue
 		}
-		if err := n.signal(syscall.SIGKILL); err != nil {
-			errs = append(errs, err)
+		select {
+		case <-done: // exited already (a cut-short stop): only forget it
+		default:
+			if err := n.signal(syscall.SIGKILL); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if err := n.waitExit(ctx); err != nil {
 			errs = append(errs, err)

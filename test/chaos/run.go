@@ -39,9 +39,10 @@ type Result struct {
 }
 
 // Run starts the cluster, runs the workload under the schedule's faults,
-// heals, drains, stops every node gracefully and reads their states. It
-// always stops the nodes it started (Close on the backend stays with the
-// caller, which also owns the artifacts).
+// heals, drains, stops every node gracefully and reads their states. When
+// it cannot get that far (the cluster never formed, the stream could not
+// be created) it returns early with the nodes still running: the caller's
+// Close on the backend removes them, after saving the artifacts.
 func Run(ctx context.Context, cfg RunConfig) *Result {
 	b := cfg.Backend
 	res := &Result{Schedule: cfg.Schedule, Final: map[string]*broker.StateDump{}}
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg RunConfig) *Result {
 		return res
 	}
 	nem := NewNemesis(b, h, logf)
-	w := NewWorkload(cfg.Workload, b, h, logf)
+	w := NewWorkload(cfg.Workload, b, h)
 	defer w.Close()
 	nem.Probe = w.Probe
 	leader, err := nem.WaitHealthy(ctx)

@@ -49,7 +49,6 @@ type Workload struct {
 	cfg   WorkloadConfig
 	b     Backend
 	h     *History
-	log   func(string, ...any)
 	nodes map[string]string // client host:port -> node name
 
 	stop      chan struct{} // closed: producers finish their value and exit
@@ -71,8 +70,8 @@ type Workload struct {
 }
 
 // NewWorkload prepares a workload against b.
-func NewWorkload(cfg WorkloadConfig, b Backend, h *History, logf func(string, ...any)) *Workload {
-	w := &Workload{cfg: cfg, b: b, h: h, log: logf, nodes: map[string]string{}, stop: make(chan struct{})}
+func NewWorkload(cfg WorkloadConfig, b Backend, h *History) *Workload {
+	w := &Workload{cfg: cfg, b: b, h: h, nodes: map[string]string{}, stop: make(chan struct{})}
 	for _, n := range b.Nodes() {
 		if u, err := url.Parse(b.ClientURL(n)); err == nil {
 			w.nodes[u.Host] = n
