@@ -147,8 +147,30 @@ func (e *engine) load() {
 		return
 	}
 	e.cons, e.leading = loaded, true
+	for _, c := range loaded {
+		e.skipUnrecordedSeqsLocked(c)
+	}
 	e.log.Info("consumer engine active", zap.Int("consumers", len(loaded)))
 	e.passLocked(now)
+}
+
+// cseqFailoverGap is how far a new leader moves an acking consumer's
+// consumer sequence past the replicated one.
+const cseqFailoverGap = 1 << 16
+
+// skipUnrecordedSeqsLocked moves an acking consumer's next consumer
+// sequence past any the previous leader may have used for deliveries it
+// did not get to record. Otherwise this leader could deliver the same
+// message again under the very same ack subject (same stream and consumer
+// sequence), and a client that double-acks both copies would get both
+// confirmed: one message processed twice. The jump is replicated (a skip
+// op) so a later leader starts above it too.
+func (e *engine) skipUnrecordedSeqsLocked(c *consumer) {
+	if c.cfg.AckPolicy == AckNone {
+		return // nothing is confirmed per delivery; ordered consumers need gapless sequences
+	}
+	c.delivered.cons += cseqFailoverGap
+	e.record(consumerOp{kind: opSkip, stream: c.stream, name: c.name, gen: c.gen, streamSeq: c.delivered.stream, consSeq: c.delivered.cons})
 }
 
 // initLPS computes the last_per_subject sequences a consumer still has to
