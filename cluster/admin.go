@@ -147,6 +147,14 @@ func (n *Node) isTombstoned(id string) bool {
 	return ok
 }
 
+// tombstone returns when id was decommissioned, if it was.
+func (n *Node) tombstone(id string) (time.Time, bool) {
+	n.tombMu.Lock()
+	defer n.tombMu.Unlock()
+	at, ok := n.tombstones[id]
+	return at, ok
+}
+
 func (n *Node) clearTombstone(id string) {
 	n.tombMu.Lock()
 	defer n.tombMu.Unlock()

@@ -114,12 +114,13 @@ func (n *Node) reconcile() {
 		if ok && string(s.Address) == m.Cluster && s.Suffrage == raft.Voter {
 			continue
 		}
-		if n.isTombstoned(m.ID) {
-			if m.HasState {
+		if at, ok := n.tombstone(m.ID); ok {
+			if m.HasState || m.Leaving || !m.Since.After(at) {
 				continue // the decommissioned incarnation: never re-added
 			}
-			// Same id, empty data dir: the operator wiped the node and
-			// brought it back, which is how a removed node is re-added.
+			// Same id, empty data dir, back in gossip after the removal:
+			// the operator wiped the node and brought it back, which is
+			// how a removed node is re-added.
 			n.clearTombstone(m.ID)
 		}
 		n.log.Info("adding voter", zap.String("peer_id", m.ID), zap.String("cluster_addr", m.Cluster), zap.Bool("address_update", ok))
