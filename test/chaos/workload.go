@@ -336,13 +336,10 @@ func (w *Workload) startDurable(ctx context.Context, d string, first int) error 
 			return
 		}
 		defer w.untrack()
-		md, err := m.Metadata()
-		if err != nil {
+		ev, ok := w.deliverEvent(d, nc, m)
+		if !ok {
 			return
 		}
-		now := w.h.Now()
-		ev := Event{Kind: KindDeliver, Client: d, Node: w.nodeOf(nc), Call: now, Return: now, Value: string(m.Data()),
-			Seq: md.Sequence.Stream, Consumer: d, ConsumerSeq: md.Sequence.Consumer, Delivered: md.NumDelivered}
 		w.h.Add(ev)
 		queue <- pendingAck{m: m, ev: ev, nc: nc}
 	}, consumeOpts()...)
@@ -428,14 +425,12 @@ func (w *Workload) startOrdered(ctx context.Context, first int) error {
 			return
 		}
 		defer w.untrack()
-		md, err := m.Metadata()
-		if err != nil {
+		ev, ok := w.deliverEvent("o1", nc, m)
+		if !ok {
 			return
 		}
-		now := w.h.Now()
-		w.h.Add(Event{Kind: KindDeliver, Client: "o1", Node: w.nodeOf(nc), Call: now, Return: now, Value: string(m.Data()),
-			Seq: md.Sequence.Stream, Consumer: "o1", ConsumerSeq: md.Sequence.Consumer, Delivered: md.NumDelivered})
-		w.orderedAt.Store(md.Sequence.Stream)
+		w.h.Add(ev)
+		w.orderedAt.Store(ev.Seq)
 	}, consumeOpts()...)
 	if err != nil {
 		return fmt.Errorf("consume ordered: %w", err)
@@ -526,4 +521,16 @@ func (w *Workload) Close() {
 	}
 	// producers still retrying see the closed connections and give up
 	w.prodWG.Wait()
+}
+
+// deliverEvent is the history event for a message consumer client received
+// (false when its reply is not an ack subject: nothing to record).
+func (w *Workload) deliverEvent(client string, nc *nats.Conn, m jetstream.Msg) (Event, bool) {
+	md, err := m.Metadata()
+	if err != nil {
+		return Event{}, false
+	}
+	now := w.h.Now()
+	return Event{Kind: KindDeliver, Client: client, Node: w.nodeOf(nc), Call: now, Return: now, Value: string(m.Data()),
+		Seq: md.Sequence.Stream, Consumer: client, ConsumerSeq: md.Sequence.Consumer, Delivered: md.NumDelivered}, true
 }
