@@ -81,8 +81,18 @@ func (js *JetStream) sendAcks(batch []ackItem) {
 		return
 	}
 	for i, it := range batch {
-		if it.reply != "" && !isNextAck(it.payload) && i < len(confirmed) && confirmed[i] == 1 {
+		if it.reply == "" || isNextAck(it.payload) || i >= len(confirmed) {
+			continue
+		}
+		if confirmed[i] == 1 {
 			js.respond(it.reply, nil)
+		} else {
+			// The leader decided the ack did not take hold: say so at
+			// once (a client's DoubleAck fails with no responders, as
+			// it does for a deleted consumer with nats-server) rather
+			// than let it wait for its timeout, which would leave a
+			// client that acks in order ever further behind.
+			js.sendStatus(it.reply, StatusNoResponders())
 		}
 	}
 }
@@ -112,10 +122,12 @@ func (js *JetStream) leaderAck(_ context.Context, req []byte) ([]byte, error) {
 
 // acks applies a batch of acks on the leader and, if any asked for a
 // reply, waits until what they changed is committed. It returns one byte
-// per ack: 1 when a reply may confirm it. An ack of a delivery this leader
-// does not know (the previous leader made it and died before recording
-// it) changes nothing and is not confirmed: the message will be delivered
-// again, and a double ack must never claim an ack that did not take hold.
+// per ack: 1 when a reply may confirm it, 0 when it did not take hold. An
+// ack of a delivery this leader does not know (the previous leader made it
+// and died before recording it) changes nothing and is not confirmed: the
+// message will be delivered again, and a double ack must never claim an
+// ack that did not take hold. Neither is an ack of a message another
+// delivery's ack settled.
 func (e *engine) acks(items []ackItem) ([]byte, error) {
 	e.mu.Lock()
 	if !e.leading {
@@ -166,7 +178,9 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 	}
 	c := e.consumer(ref.Stream, ref.Consumer)
 	if c == nil {
-		return nil, true
+		// no such consumer (deleted): nothing took the ack; nats-server
+		// has no subscriber then and the client gets no responders too
+		return nil, false
 	}
 	ack, ok := ParseAck(it.payload)
 	if !ok {
@@ -175,11 +189,23 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 	if c.cfg.AckPolicy != AckNone && !c.knowsDelivery(ref) {
 		return nil, false
 	}
-	if c.cfg.AckPolicy == AckExplicit && c.superseded(ref) {
-		// The message was delivered again since (or that later delivery
-		// was acked): only the latest delivery's ack counts, so that a
-		// consumer that double-acks processes each message once.
-		return nil, false
+	if c.cfg.AckPolicy == AckExplicit {
+		p := c.pending[ref.StreamSeq]
+		if p == nil {
+			// Settled already. Only the ack that settled it, asked again
+			// (its reply was lost), is confirmed: a client holding
+			// another delivery of the message must not process it too.
+			by, ok := c.ackedBy[ref.StreamSeq]
+			return nil, ok && by == ref.ConsumerSeq
+		}
+		if ref.ConsumerSeq < p.cseq && ack.Kind != AckAck && ack.Kind != AckTerm && ack.Kind != AckNext {
+			// a NAK or progress of a delivery that was superseded: the
+			// latest delivery's holder decides
+			return nil, false
+		}
+		// Any delivery's ack settles a pending message, the first one
+		// wins (as with nats-server: a consumer slower than ack_wait
+		// still makes progress).
 	}
 	c.active = now
 	switch ack.Kind {
@@ -204,25 +230,23 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 	return c, true
 }
 
-// superseded reports an ack of an older delivery of a message: it is
-// pending under a newer consumer sequence, or it was acked through another
-// delivery (remembered on this leader, bounded).
-func (c *consumer) superseded(ref AckRef) bool {
-	if p := c.pending[ref.StreamSeq]; p != nil {
-		return ref.ConsumerSeq < p.cseq
-	}
-	by, ok := c.ackedBy[ref.StreamSeq]
-	return ok && by != ref.ConsumerSeq
-}
-
-// maxAckedBy bounds the acks a consumer remembers for superseded.
-const maxAckedBy = 1 << 16
-
+// rememberAck notes which delivery's ack settled a message (mirroring the
+// replicated acked records, which a new leader loads). The map is pruned
+// to the newest ackedWindow stream sequences whenever it holds twice
+// that many.
 func (c *consumer) rememberAck(ref AckRef) {
-	if c.ackedBy == nil || len(c.ackedBy) >= maxAckedBy {
+	if c.ackedBy == nil {
 		c.ackedBy = make(map[uint64]uint64)
 	}
 	c.ackedBy[ref.StreamSeq] = ref.ConsumerSeq
+	c.ackedMax = max(c.ackedMax, ref.StreamSeq)
+	if len(c.ackedBy) > 2*ackedWindow {
+		for seq := range c.ackedBy {
+			if seq+ackedWindow < c.ackedMax {
+				delete(c.ackedBy, seq)
+			}
+		}
+	}
 }
 
 // knowsDelivery reports whether the delivery an ack refers to is one this
@@ -248,7 +272,7 @@ func (e *engine) ackMsgLocked(c *consumer, ref AckRef) {
 	}
 	if c.removePending(ref.StreamSeq) {
 		c.rememberAck(ref)
-		e.record(consumerOp{kind: opAck, stream: c.stream, name: c.name, gen: c.gen, streamSeq: ref.StreamSeq})
+		e.record(consumerOp{kind: opAck, stream: c.stream, name: c.name, gen: c.gen, streamSeq: ref.StreamSeq, consSeq: ref.ConsumerSeq})
 	}
 }
 

@@ -13,7 +13,7 @@ func TestEngine_AckConfirmsOnlyKnownDeliveries(t *testing.T) {
 	now := time.Now()
 	rec := &consumerRecord{stream: "S", name: "C", gen: 1, cfg: ConsumerConfig{AckPolicy: AckExplicit, AckWait: time.Minute},
 		delivered: seqPair{cons: 5, stream: 10}, ackFloor: seqPair{cons: 3, stream: 8}}
-	c := newConsumer(rec, map[uint64]pendingRec{9: {cseq: 4, deliveries: 1}, 10: {cseq: 5, deliveries: 1}}, now)
+	c := newConsumer(rec, map[uint64]pendingRec{9: {cseq: 4, deliveries: 1}, 10: {cseq: 5, deliveries: 1}}, nil, now)
 	e := &engine{cons: map[string]*consumer{c.key(): c}}
 	ack := func(sseq, cseq uint64) string {
 		return string(AppendAckSubject(nil, "S", "C", 1, sseq, cseq, 1, 0))
@@ -25,11 +25,12 @@ func TestEngine_AckConfirmsOnlyKnownDeliveries(t *testing.T) {
 		ops       int // ops recorded by this ack
 	}{
 		{"pending", ack(9, 4), true, 1},
-		{"acked before (at or below delivered)", ack(7, 2), true, 0},
-		{"acked again", ack(9, 4), true, 0},
+		{"settled before, by an ack this leader has no record of", ack(7, 2), false, 0},
+		{"acked again (lost reply)", ack(9, 4), true, 0},
 		{"beyond the delivered position", ack(11, 6), false, 0},
 		{"unknown consumer sequence", ack(10, 9), true, 1}, // 10 is pending: known by its stream seq
 		{"not an ack subject", "$JS.ACK.nope", true, 0},
+		{"no such consumer", string(AppendAckSubject(nil, "S", "X", 1, 9, 4, 1, 0)), false, 0},
 	}
 	for _, tc := range tests {
 		before := len(e.ops)
@@ -42,22 +43,42 @@ func TestEngine_AckConfirmsOnlyKnownDeliveries(t *testing.T) {
 		t.Fatalf("pending after acks: %v", c.pending)
 	}
 
-	// A message delivered twice: only the latest delivery's ack counts,
-	// before and after it, so a double-acking consumer processes it once.
+	// A message delivered twice. The first ack of any of its deliveries
+	// settles it and is the only one confirmed, then and after a leader
+	// change (the record of which delivery settled it is replicated): a
+	// double-acking consumer processes it once, and one slower than
+	// ack_wait still makes progress.
 	c.pending[12] = &pendingState{pendingRec: pendingRec{cseq: 8, deliveries: 2}}
 	c.delivered = seqPair{cons: 8, stream: 12}
 	for _, tc := range []struct {
 		name      string
 		cseq      uint64
+		payload   string
 		confirmed bool
 	}{
-		{"the first delivery, superseded", 6, false},
-		{"the latest delivery", 8, true},
-		{"the latest delivery again (lost reply)", 8, true},
-		{"the first delivery after the latest was acked", 6, false},
+		{"a NAK of the first, superseded, delivery", 6, "-NAK", false},
+		{"the first delivery", 6, "+ACK", true},
+		{"the latest delivery, after the first was acked", 8, "+ACK", false},
+		{"the first delivery again (lost reply)", 6, "+ACK", true},
 	} {
-		if _, ok := e.ackLocked(&ackItem{subject: ack(12, tc.cseq), reply: "_INBOX.y", payload: []byte("+ACK")}, now); ok != tc.confirmed {
+		if _, ok := e.ackLocked(&ackItem{subject: ack(12, tc.cseq), reply: "_INBOX.y", payload: []byte(tc.payload)}, now); ok != tc.confirmed {
 			t.Errorf("%s: confirmed %v, want %v", tc.name, ok, tc.confirmed)
+		}
+		if tc.payload == "-NAK" && (c.pending[12] == nil || c.pending[12].queued) {
+			t.Errorf("%s: changed the pending message: %+v", tc.name, c.pending[12])
+		}
+	}
+	if last := e.ops[len(e.ops)-1]; last.kind != opAck || last.streamSeq != 12 || last.consSeq != 6 {
+		t.Fatalf("the ack op does not name the delivery that settled the message: %+v", last)
+	}
+	// A new leader loads the replicated records.
+	rec2 := *rec
+	rec2.delivered = seqPair{cons: 8, stream: 12}
+	c2 := newConsumer(&rec2, nil, map[uint64]uint64{12: 6}, now)
+	e2 := &engine{cons: map[string]*consumer{c2.key(): c2}}
+	for cseq, want := range map[uint64]bool{6: true, 8: false} {
+		if _, ok := e2.ackLocked(&ackItem{subject: ack(12, cseq), reply: "_INBOX.z", payload: []byte("+ACK")}, now); ok != want {
+			t.Errorf("new leader, ack of delivery %d: confirmed %v, want %v", cseq, ok, want)
 		}
 	}
 }

@@ -185,7 +185,7 @@ func (e *engine) upsert(rec *consumerRecord) (*ConsumerInfo, *APIError) {
 	case c != nil && c.gen == rec.gen:
 		c.cfg = rec.cfg // an update, or the same config again
 	default:
-		c = newConsumer(rec, nil, time.Now())
+		c = newConsumer(rec, nil, nil, time.Now())
 		if rec.lpsBoundary > 0 {
 			_ = e.js.fsm.store.View(func(tx *storage.Tx) error {
 				e.initLPS(tx, c)

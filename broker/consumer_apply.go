@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -21,6 +22,7 @@ type consumerTx struct {
 	rec     *consumerRecord
 	key     []byte
 	pending *storage.Bucket
+	acked   *storage.Bucket // created on the first explicit ack
 	dirty   bool
 	deleted bool
 }
@@ -230,6 +232,9 @@ func (ac *applyCtx) deleteConsumer(c *consumerTx) error {
 	if err := ac.tx.Delete(consumerStateBucket, c.key); err != nil {
 		return err
 	}
+	if err := ac.tx.DeleteBucket(consumerAckedBucket(c.rec.stream, c.rec.name)); err != nil {
+		return err
+	}
 	return ac.tx.DeleteBucket(consumerPendingBucket(c.rec.stream, c.rec.name))
 }
 
@@ -303,11 +308,43 @@ func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 		if err := c.pending.Delete(key); err != nil {
 			return err
 		}
+		if r.cfg.AckPolicy == AckExplicit && op.consSeq != 0 {
+			if err := ac.recordAcked(c, op.streamSeq, op.consSeq); err != nil {
+				return err
+			}
+		}
 		if err := ac.retain(c, op.streamSeq); err != nil {
 			return err
 		}
 	}
 	return ac.updateAckFloor(c)
+}
+
+// recordAcked remembers which delivery's ack settled a message, so that
+// any leader confirms a double ack of that delivery (asked again after a
+// lost reply) and of no other (a client holding an older or newer
+// delivery of it must not process it too). Records more than ackedWindow
+// stream sequences below the newest are dropped.
+func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
+	if c.acked == nil {
+		b, err := ac.tx.CreateBucket(consumerAckedBucket(c.rec.stream, c.rec.name))
+		if err != nil {
+			return err
+		}
+		c.acked = b
+	}
+	if err := c.acked.Put(ac.seqKey(seq), binary.BigEndian.AppendUint64(ac.arena.alloc(8)[:0], cseq)); err != nil {
+		return err
+	}
+	cur := c.acked.Cursor()
+	k, _ := cur.Last()
+	newest := seqOf(k)
+	for k, _ = cur.First(); k != nil && seqOf(k)+ackedWindow < newest; k, _ = cur.First() {
+		if err := cur.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // updateAckFloor moves the ack floor after an ack: to the delivered

@@ -174,6 +174,53 @@ func TestConsumerOps_PendingAndAckFloor(t *testing.T) {
 	}
 }
 
+// An explicit ack records which delivery settled the message, for the
+// stream sequences within ackedWindow of the newest; deleting the consumer
+// deletes the records.
+func TestConsumerOps_AckedRecords(t *testing.T) {
+	h := newTestStreamFSM(t)
+	h.mustCreate(StreamConfig{Name: "S", Subjects: []string{"s.>"}})
+	for range 3 {
+		h.mustPub("s.a", nil, "x")
+	}
+	rec := h.mustConsumer("S", "D", ConsumerConfig{Durable: "D", AckPolicy: AckExplicit})
+	op := func(kind consumerOpKind, sseq, cseq uint64) consumerOp {
+		return consumerOp{kind: kind, stream: "S", name: "D", gen: rec.gen, streamSeq: sseq, consSeq: cseq, deliveries: 1}
+	}
+	acked := func() map[uint64]uint64 {
+		var out map[uint64]uint64
+		if err := h.st.View(func(tx *storage.Tx) error {
+			var err error
+			out, err = readAcked(tx, "S", "D")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	far := uint64(3 + ackedWindow)
+	h.apply1(encodeConsumerOps([]consumerOp{
+		op(opDeliver, 1, 1), op(opDeliver, 2, 2), op(opDeliver, 3, 3),
+		op(opDeliver, 1, 4), // a redelivery of 1
+		op(opAck, 1, 1),     // settled by its first delivery
+		op(opAck, 1, 4),     // the second ack changes nothing
+		op(opAck, 2, 0),     // an ack that names no delivery (ack_policy all)
+		op(opAck, 3, 3),
+	}))
+	if got := acked(); len(got) != 2 || got[1] != 1 || got[3] != 3 {
+		t.Fatalf("acked records: %v, want 1->1 and 3->3", got)
+	}
+	h.apply1(encodeConsumerOps([]consumerOp{op(opDeliver, far, 5), op(opAck, far, 5)}))
+	if got := acked(); len(got) != 2 || got[3] != 3 || got[far] != 5 {
+		t.Fatalf("acked records after an ack %d sequences on: %v, want 3->3 and %d->5", ackedWindow, got, far)
+	}
+	h.apply1(EncodeConsumerDelete("S", "D"))
+	h.mustConsumer("S", "D", ConsumerConfig{Durable: "D", AckPolicy: AckExplicit})
+	if got := acked(); len(got) != 0 {
+		t.Fatalf("a re-created consumer has the old acked records: %v", got)
+	}
+}
+
 func TestConsumerOps_WorkQueueRemovesAcked(t *testing.T) {
 	h := newTestStreamFSM(t)
 	h.mustCreate(StreamConfig{Name: "Q", Subjects: []string{"q.>"}, Retention: WorkQueuePolicy})

@@ -131,7 +131,11 @@ func (e *engine) load() {
 			if err != nil {
 				return err
 			}
-			c := newConsumer(rec, pending, now)
+			acked, err := readAcked(tx, rec.stream, rec.name)
+			if err != nil {
+				return err
+			}
+			c := newConsumer(rec, pending, acked, now)
 			e.initLPS(tx, c)
 			loaded[string(k)] = c
 			return nil

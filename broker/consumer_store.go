@@ -15,6 +15,10 @@ import (
 //	consumers                            "<stream>/<name>" -> def record
 //	consumer_state                       "<stream>/<name>" -> state record
 //	consumer/<stream>/<name>/pending     stream seq (8 bytes BE) -> pending record
+//	consumer/<stream>/<name>/acked       stream seq (8 bytes BE) -> consumer seq (8 bytes BE)
+//	                                     of the delivery whose ack settled it
+//	                                     (ack_policy explicit; the newest ackedWindow
+//	                                     stream sequences only)
 //
 // Neither stream nor consumer names may contain '/', so keys are unique
 // and a stream's consumers are the keys with the prefix "<stream>/".
@@ -38,6 +42,15 @@ func consumerPrefix(stream string) []byte { return []byte(stream + "/") }
 func consumerPendingBucket(stream, name string) []byte {
 	return []byte("consumer/" + stream + "/" + name + "/pending")
 }
+
+func consumerAckedBucket(stream, name string) []byte {
+	return []byte("consumer/" + stream + "/" + name + "/acked")
+}
+
+// ackedWindow bounds the acked records: only those within this many
+// stream sequences of the newest are kept. A double ack is confirmed
+// again after a lost reply only while its record is kept.
+const ackedWindow = 1 << 16
 
 // seqPair is a consumer sequence and the stream sequence it refers to.
 type seqPair struct{ cons, stream uint64 }
@@ -163,6 +176,24 @@ func readPending(tx *storage.Tx, stream, name string) (map[uint64]pendingRec, er
 			return nil, fmt.Errorf("consumer %s/%s pending: %w", stream, name, errCorruptRecord)
 		}
 		out[seqOf(k)] = p
+	}
+	return out, nil
+}
+
+// readAcked reads which delivery settled each recently acked message of
+// a consumer (stream seq -> consumer seq).
+func readAcked(tx *storage.Tx, stream, name string) (map[uint64]uint64, error) {
+	out := make(map[uint64]uint64)
+	b := tx.Bucket(consumerAckedBucket(stream, name))
+	if b == nil {
+		return out, nil
+	}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 8 || len(v) != 8 {
+			return nil, fmt.Errorf("consumer %s/%s acked: %w", stream, name, errCorruptRecord)
+		}
+		out[seqOf(k)] = binary.BigEndian.Uint64(v)
 	}
 	return out, nil
 }

@@ -51,7 +51,11 @@ type Workload struct {
 	h     *History
 	nodes map[string]string // client host:port -> node name
 
-	stop      chan struct{} // closed: producers finish their value and exit
+	stop chan struct{} // closed: producers finish their value and exit
+	// closing ends when Close begins: consumer callbacks stop queueing
+	// and the ack loops stop acking, so Close never waits for a backlog.
+	closing   context.Context
+	closeNow  context.CancelFunc
 	finish    time.Duration // how long they may retry that value (set before stop is closed)
 	stopOnce  sync.Once
 	prodWG    sync.WaitGroup
@@ -72,6 +76,7 @@ type Workload struct {
 // NewWorkload prepares a workload against b.
 func NewWorkload(cfg WorkloadConfig, b Backend, h *History) *Workload {
 	w := &Workload{cfg: cfg, b: b, h: h, nodes: map[string]string{}, stop: make(chan struct{})}
+	w.closing, w.closeNow = context.WithCancel(context.Background())
 	for _, n := range b.Nodes() {
 		if u, err := url.Parse(b.ClientURL(n)); err == nil {
 			w.nodes[u.Host] = n
@@ -341,7 +346,10 @@ func (w *Workload) startDurable(ctx context.Context, d string, first int) error 
 			return
 		}
 		w.h.Add(ev)
-		queue <- pendingAck{m: m, ev: ev, nc: nc}
+		select {
+		case queue <- pendingAck{m: m, ev: ev, nc: nc}:
+		case <-w.closing.Done():
+		}
 	}, consumeOpts()...)
 	if err != nil {
 		close(queue)
@@ -362,13 +370,18 @@ type pendingAck struct {
 }
 
 // ackLoop DoubleAcks queued messages one after another until the queue is
-// closed, recording one ack event each.
+// closed, recording one ack event each. Once the workload is closing it
+// only empties the queue: those messages stay unacked, which the checker
+// allows.
 func (w *Workload) ackLoop(queue <-chan pendingAck) {
 	defer w.ackWG.Done()
 	for p := range queue {
+		if w.closing.Err() != nil {
+			continue
+		}
 		ev := p.ev
 		ev.Kind, ev.Node, ev.Call = KindAck, w.nodeOf(p.nc), w.h.Now()
-		actx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		actx, cancel := context.WithTimeout(w.closing, 2*time.Second)
 		err := p.m.DoubleAck(actx)
 		cancel()
 		ev.Return = w.h.Now()
@@ -376,7 +389,10 @@ func (w *Workload) ackLoop(queue <-chan pendingAck) {
 		switch {
 		case err == nil:
 			ev.Outcome = OutcomeOK
-		case errors.As(err, &apiErr):
+		case errors.As(err, &apiErr), errors.Is(err, nats.ErrNoResponders):
+			// the server said the ack did not take hold (no responders:
+			// another delivery's ack settled the message, or the leader
+			// does not know this delivery)
 			ev.Outcome, ev.Err = OutcomeFail, err.Error()
 		default:
 			ev.Outcome, ev.Err = OutcomeUnknown, err.Error()
@@ -500,6 +516,7 @@ func (w *Workload) Drain(ctx context.Context, timeout time.Duration) error {
 // consumers, waits for their callbacks and pending acks, and closes every
 // connection. It may be called more than once.
 func (w *Workload) Close() {
+	w.closeNow()
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.mu.Lock()
 	consumes, conns, queues := w.consumes, w.conns, w.queues

@@ -113,12 +113,34 @@ func TestCheck_CraftedHistories(t *testing.T) {
 		{
 			name: "redelivery after an ok double ack",
 			mutate: func(h []Event, f state) ([]Event, state) {
+				// numbered above the delivery of d (seq 4, consumer seq 8),
+				// first published at 41, after the ack returned at 14
 				e := deliver("d1", 1, "a", 30, 31)
-				e.Delivered, e.Node = 2, "n2"
+				e.Delivered, e.Node, e.ConsumerSeq = 2, "n2", 9
 				return append(h, e), f
 			},
 			want:   []string{KindConsumerBackward},
-			detail: "d1 received seq 1 again at 31ns (delivery 2 via n2) after d1's ack of it returned ok at 14ns",
+			detail: "d1 received seq 1 again at 31ns (delivery 2 via n2, consumer seq 9) after d1's ack of it returned ok at 14ns; consumer seq 8 went to seq 4, first published after that ack",
+		},
+		{
+			name: "a copy made before the ack took hold, received after it returned, is fine",
+			mutate: func(h []Event, f state) ([]Event, state) {
+				e := deliver("d1", 1, "a", 30, 31)
+				e.Delivered, e.ConsumerSeq = 2, 3
+				return append(h, e), f
+			},
+		},
+		{
+			name: "two deliveries of one message both double-acked ok",
+			mutate: func(h []Event, f state) ([]Event, state) {
+				e := deliver("d1", 1, "a", 12, 13)
+				e.Delivered, e.ConsumerSeq = 2, 9
+				a := ack("d1", 1, 20, 21)
+				a.ConsumerSeq = 9
+				return append(h, e, a), f
+			},
+			want:   []string{KindProcessedTwice},
+			detail: "d1: double acks of two deliveries of seq 1 returned ok: consumer seq 2 at 14ns and 9 at 21ns",
 		},
 		{
 			name: "redelivery in flight when the ack returned is fine",

@@ -83,10 +83,19 @@ func (c *checker) checkDelivered(who string, e *Event) {
 	}
 }
 
-// checkDurable reports redeliveries after a double ack returned ok: once
-// the ack is committed the message must never come again. A delivery
-// counts only if it was called after the ack returned, so one already in
-// flight is not blamed.
+// checkDurable reports two kinds of violation.
+//
+// A message delivered anew after its double ack returned ok: once the ack
+// is committed the leader must never deliver it again. A copy received
+// after the ack returned is not enough to tell: it may have been sent
+// before the ack took hold and been held up on the way (a paused node).
+// What proves it new is its consumer sequence: the leader numbers
+// deliveries in order, so a copy numbered above the delivery of a message
+// first published after the ack returned was made after the ack returned.
+//
+// Ok double acks of two different deliveries of one message: a consumer
+// that processes a message when its double ack returns ok would have
+// processed it twice.
 func (c *checker) checkDurable(name string, d *durableEvents) {
 	acked := make(map[uint64]int) // seq -> the ok ack that returned first
 	for _, i := range d.acks {
@@ -94,18 +103,72 @@ func (c *checker) checkDurable(name string, d *durableEvents) {
 		if e.Outcome != OutcomeOK {
 			continue
 		}
-		if j, ok := acked[e.Seq]; !ok || e.Return < c.h.ev[j].Return {
+		j, ok := acked[e.Seq]
+		if ok && c.h.ev[j].ConsumerSeq != e.ConsumerSeq {
+			a, b := &c.h.ev[j], e
+			if b.Return < a.Return {
+				a, b = b, a
+			}
+			c.r.add(KindProcessedTwice, "%s: double acks of two deliveries of seq %d returned ok: consumer seq %d at %s and %d at %s",
+				name, e.Seq, a.ConsumerSeq, at(a.Return), b.ConsumerSeq, at(b.Return))
+		}
+		if !ok || e.Return < c.h.ev[j].Return {
 			acked[e.Seq] = i
 		}
 	}
+	newer := c.deliveriesMadeAfter(d)
 	for _, i := range d.delivers {
 		e := &c.h.ev[i]
 		c.checkDelivered(name, e)
-		if j, ok := acked[e.Seq]; ok && e.Call > c.h.ev[j].Return {
-			a := &c.h.ev[j]
-			c.r.add(KindConsumerBackward, "%s received seq %d again at %s (%s) after %s's ack of it returned ok at %s",
-				name, e.Seq, at(e.Return), deliveryNote(e), a.Client, at(a.Return))
+		j, ok := acked[e.Seq]
+		if !ok || e.Call <= c.h.ev[j].Return {
+			continue
 		}
+		a := &c.h.ev[j]
+		if g, made := newer(a.Return); made && e.ConsumerSeq > g.ConsumerSeq {
+			c.r.add(KindConsumerBackward, "%s received seq %d again at %s (%s, consumer seq %d) after %s's ack of it returned ok at %s; consumer seq %d went to seq %d, first published after that ack",
+				name, e.Seq, at(e.Return), deliveryNote(e), e.ConsumerSeq, a.Client, at(a.Return), g.ConsumerSeq, g.Seq)
+		} else {
+			c.r.Stats.LateCopies++
+		}
+	}
+}
+
+// deliveriesMadeAfter returns, for a time t, the delivery with the lowest
+// consumer sequence among those of messages first published after t:
+// each of them was made after t.
+func (c *checker) deliveriesMadeAfter(d *durableEvents) func(t int64) (*Event, bool) {
+	type made struct {
+		after int64 // its message's first publish call
+		ev    *Event
+	}
+	var ms []made
+	for _, i := range d.delivers {
+		e := &c.h.ev[i]
+		if v := c.h.values[e.Value]; v != nil && e.ConsumerSeq > 0 {
+			ms = append(ms, made{v.firstCall, e})
+		}
+	}
+	slices.SortFunc(ms, func(a, b made) int { return cmp.Compare(a.after, b.after) })
+	// lowest[k]: the lowest consumer sequence among ms[k:]
+	lowest := make([]*Event, len(ms))
+	for k := len(ms) - 1; k >= 0; k-- {
+		lowest[k] = ms[k].ev
+		if k+1 < len(ms) && lowest[k+1].ConsumerSeq < lowest[k].ConsumerSeq {
+			lowest[k] = lowest[k+1]
+		}
+	}
+	return func(t int64) (*Event, bool) {
+		k, _ := slices.BinarySearchFunc(ms, t, func(m made, t int64) int {
+			if m.after <= t {
+				return -1
+			}
+			return 1
+		})
+		if k == len(ms) {
+			return nil, false
+		}
+		return lowest[k], true
 	}
 }
 

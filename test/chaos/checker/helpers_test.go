@@ -74,9 +74,9 @@ func baseline() ([]Event, map[string]*broker.StateDump) {
 	}
 	for i, v := range []string{"a", "c", "b", "d"} {
 		seq, t := uint64(i+1), []int64{11, 41, 46, 61}[i]
-		h = append(h,
-			deliver("d1", seq, v, t, t+1), ack("d1", seq, t+2, t+3),
-			deliver("o1", seq, v, t, t+1))
+		d, a := deliver("d1", seq, v, t, t+1), ack("d1", seq, t+2, t+3)
+		d.ConsumerSeq, a.ConsumerSeq = 2*seq, 2*seq
+		h = append(h, d, a, deliver("o1", seq, v, t, t+1))
 	}
 	final := nodes(logOf("a", "c", "b", "d"), map[string]broker.DumpConsumer{
 		"d1": {DeliveredConsumer: 4, DeliveredStream: 4, AckFloorConsumer: 4, AckFloorStream: 4},

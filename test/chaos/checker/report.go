@@ -20,6 +20,7 @@ const (
 	KindConsumerSkip     = "consumer-skip"     // a consumer never received a message it had to
 	KindConsumerBackward = "consumer-backward" // redelivery after an ok ack, or an ordered consumer going back
 	KindConsumerMismatch = "consumer-mismatch" // a delivered message differs from the stored one
+	KindProcessedTwice   = "processed-twice"   // ok double acks of two deliveries of one message
 	KindConsumerState    = "consumer-state"    // a node's final consumer state is inconsistent
 	KindNotLinearizable  = "not-linearizable"  // no sequential order of the publishes explains the history
 	KindHistory          = "history"           // the history or final state itself is malformed
@@ -44,20 +45,24 @@ type Report struct {
 
 // Stats describes the run, whatever the verdict.
 type Stats struct {
-	Events          int      `json:"events"`
-	PublishAttempts int      `json:"publish_attempts"`
-	OKAttempts      int      `json:"ok_attempts"`
-	FailedAttempts  int      `json:"failed_attempts"`
-	UnknownAttempts int      `json:"unknown_attempts"`
-	Values          int      `json:"values"`       // logical messages published
-	AckedValues     int      `json:"acked_values"` // with at least one ok attempt
-	Deliveries      int      `json:"deliveries"`
-	Acks            int      `json:"acks"`
-	Nodes           []string `json:"nodes"`
-	ReferenceNode   string   `json:"reference_node"` // whose log the history checks use
-	Stored          int      `json:"stored"`         // messages in the reference log
-	Lost            int      `json:"lost"`           // acked values missing from some node
-	Duplicated      int      `json:"duplicated"`     // values stored more than once on some node
+	Events          int `json:"events"`
+	PublishAttempts int `json:"publish_attempts"`
+	OKAttempts      int `json:"ok_attempts"`
+	FailedAttempts  int `json:"failed_attempts"`
+	UnknownAttempts int `json:"unknown_attempts"`
+	Values          int `json:"values"`       // logical messages published
+	AckedValues     int `json:"acked_values"` // with at least one ok attempt
+	Deliveries      int `json:"deliveries"`
+	Acks            int `json:"acks"`
+	// LateCopies: copies of a message a durable consumer received after
+	// its double ack returned ok, made before the ack took hold (held up
+	// on the way); their own double acks are refused.
+	LateCopies    int      `json:"late_copies"`
+	Nodes         []string `json:"nodes"`
+	ReferenceNode string   `json:"reference_node"` // whose log the history checks use
+	Stored        int      `json:"stored"`         // messages in the reference log
+	Lost          int      `json:"lost"`           // acked values missing from some node
+	Duplicated    int      `json:"duplicated"`     // values stored more than once on some node
 
 	Linearizability []WindowResult `json:"linearizability"`
 

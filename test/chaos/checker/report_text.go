@@ -23,8 +23,8 @@ func (r *Report) String() string {
 		}
 		fmt.Fprintf(&b, "verdict: FAIL, %d violations (%s)\n", total, strings.Join(counts, ", "))
 	}
-	fmt.Fprintf(&b, "history: %d events; %d publish attempts (%d ok, %d failed, %d unknown) of %d values, %d acked; %d deliveries, %d acks\n",
-		st.Events, st.PublishAttempts, st.OKAttempts, st.FailedAttempts, st.UnknownAttempts, st.Values, st.AckedValues, st.Deliveries, st.Acks)
+	fmt.Fprintf(&b, "history: %d events; %d publish attempts (%d ok, %d failed, %d unknown) of %d values, %d acked; %d deliveries (%d late copies), %d acks\n",
+		st.Events, st.PublishAttempts, st.OKAttempts, st.FailedAttempts, st.UnknownAttempts, st.Values, st.AckedValues, st.Deliveries, st.LateCopies, st.Acks)
 	fmt.Fprintf(&b, "final state: nodes %v, reference %s with %d messages; lost %d, duplicated %d\n",
 		st.Nodes, st.ReferenceNode, st.Stored, st.Lost, st.Duplicated)
 
