@@ -196,6 +196,11 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 			// (its reply was lost), is confirmed: a client holding
 			// another delivery of the message must not process it too.
 			by, ok := c.ackedBy[ref.StreamSeq]
+			if ack.Kind == AckNext && it.reply != "" {
+				c.active = now
+				e.pullLocked(c, it.reply, ack.Next, now) // its pull request still stands
+				return c, ok && by == ref.ConsumerSeq
+			}
 			return nil, ok && by == ref.ConsumerSeq
 		}
 		if ref.ConsumerSeq < p.cseq && ack.Kind != AckAck && ack.Kind != AckTerm && ack.Kind != AckNext {

@@ -197,6 +197,23 @@ func TestConsumers_Acks(t *testing.T) {
 		fetchNone(t, c, 2*ackWait)
 	})
 
+	t.Run("NextAfterSettled", func(t *testing.T) {
+		// +NXT acks and asks for more with one publish; the request part
+		// stands even when the message was acked already.
+		c := newConsumer(t, "next", 2)
+		m := fetchOne(t, c, 10*time.Second)
+		if _, err := nc.Request(m.Reply(), []byte("+ACK"), scaled(5*time.Second)); err != nil {
+			t.Fatalf("double ack: %v", err)
+		}
+		next, err := nc.Request(m.Reply(), []byte(`+NXT {"batch":1}`), scaled(5*time.Second))
+		if err != nil {
+			t.Fatalf("+NXT after the ack: %v", err)
+		}
+		if string(next.Data) != string(body(1)) {
+			t.Fatalf("+NXT got %q (headers %v), want %q", next.Data, next.Header, body(1))
+		}
+	})
+
 	t.Run("AckAllPolicy", func(t *testing.T) {
 		subject := "acks.all"
 		c := mustCreateConsumer(t, js, "ACKS", jetstream.ConsumerConfig{
