@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.uber.org/zap"
 
 	"github.com/flotilla/flotilla/metrics"
@@ -28,7 +29,7 @@ type Node struct {
 
 	mux      *mux
 	advAddr  string // advertised cluster address (raft address)
-	store    logStore
+	store    *raftboltdb.BoltStore
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
@@ -118,10 +119,9 @@ func (n *Node) start() error {
 	go n.mux.serve()
 
 	hlog := newHCLogger(n.log.Named("raft"))
-	var kind string
-	n.store, kind, err = openLogStore(dir, n.cfg.RaftLogStore, hlog)
+	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
 	if err != nil {
-		return err
+		return fmt.Errorf("open raft log: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {
@@ -166,7 +166,7 @@ func (n *Node) start() error {
 	mlAddr := n.ml.LocalNode().Address()
 	n.mlAddr.Store(&mlAddr)
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
-		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState), zap.String("raft_log_store", kind))
+		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
 
 	n.wg.Add(5)
 	go n.observeLeadership()
