@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"go.uber.org/zap"
@@ -236,20 +238,17 @@ func (e *engine) ackLocked(it *ackItem, now time.Time) (*consumer, bool) {
 }
 
 // rememberAck notes which delivery's ack settled a message (mirroring the
-// replicated acked records, which a new leader loads). The map is pruned
-// to the newest ackedWindow stream sequences whenever it holds twice
-// that many.
+// replicated acked records, which a new leader loads). Whenever the map
+// holds twice ackedKeep records it is cut to the highest ackedKeep.
 func (c *consumer) rememberAck(ref AckRef) {
 	if c.ackedBy == nil {
 		c.ackedBy = make(map[uint64]uint64)
 	}
 	c.ackedBy[ref.StreamSeq] = ref.ConsumerSeq
-	c.ackedMax = max(c.ackedMax, ref.StreamSeq)
-	if len(c.ackedBy) > 2*ackedWindow {
-		for seq := range c.ackedBy {
-			if seq+ackedWindow < c.ackedMax {
-				delete(c.ackedBy, seq)
-			}
+	if len(c.ackedBy) > 2*ackedKeep {
+		seqs := slices.Sorted(maps.Keys(c.ackedBy))
+		for _, seq := range seqs[:len(seqs)-ackedKeep] {
+			delete(c.ackedBy, seq)
 		}
 	}
 }

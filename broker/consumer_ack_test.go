@@ -82,3 +82,15 @@ func TestEngine_AckConfirmsOnlyKnownDeliveries(t *testing.T) {
 		}
 	}
 }
+
+// The leader's memory of which delivery settled a message is cut to the
+// highest ackedKeep records once it holds twice that many.
+func TestConsumer_RememberAckBounded(t *testing.T) {
+	c := &consumer{}
+	for seq := uint64(1); seq <= 2*ackedKeep+1; seq++ {
+		c.rememberAck(AckRef{StreamSeq: seq, ConsumerSeq: seq})
+	}
+	if len(c.ackedBy) != ackedKeep || c.ackedBy[ackedKeep+1] != 0 || c.ackedBy[ackedKeep+2] != ackedKeep+2 {
+		t.Fatalf("%d records, lowest kept %d: want the %d highest", len(c.ackedBy), c.ackedBy[ackedKeep+2], ackedKeep)
+	}
+}

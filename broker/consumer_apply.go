@@ -323,8 +323,8 @@ func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 // recordAcked remembers which delivery's ack settled a message, so that
 // any leader confirms a double ack of that delivery (asked again after a
 // lost reply) and of no other (a client holding an older or newer
-// delivery of it must not process it too). Records more than ackedWindow
-// stream sequences below the newest are dropped.
+// delivery of it must not process it too). The lowest records beyond
+// ackedKeep are dropped; the bucket's sequence counts the records.
 func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
 	if c.acked == nil {
 		b, err := ac.tx.CreateBucket(consumerAckedBucket(c.rec.stream, c.rec.name))
@@ -333,18 +333,22 @@ func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
 		}
 		c.acked = b
 	}
-	if err := c.acked.Put(ac.seqKey(seq), binary.BigEndian.AppendUint64(ac.arena.alloc(8)[:0], cseq)); err != nil {
+	key := ac.seqKey(seq)
+	n := c.acked.Sequence()
+	if c.acked.Get(key) == nil {
+		n++
+	}
+	if err := c.acked.Put(key, binary.BigEndian.AppendUint64(ac.arena.alloc(8)[:0], cseq)); err != nil {
 		return err
 	}
 	cur := c.acked.Cursor()
-	k, _ := cur.Last()
-	newest := seqOf(k)
-	for k, _ = cur.First(); k != nil && seqOf(k)+ackedWindow < newest; k, _ = cur.First() {
+	for k, _ := cur.First(); k != nil && n > ackedKeep; k, _ = cur.First() {
 		if err := cur.Delete(); err != nil {
 			return err
 		}
+		n--
 	}
-	return nil
+	return c.acked.SetSequence(n)
 }
 
 // updateAckFloor moves the ack floor after an ack: to the delivered

@@ -174,9 +174,9 @@ func TestConsumerOps_PendingAndAckFloor(t *testing.T) {
 	}
 }
 
-// An explicit ack records which delivery settled the message, for the
-// stream sequences within ackedWindow of the newest; deleting the consumer
-// deletes the records.
+// An explicit ack records which delivery settled the message; the
+// consumer's ackedKeep highest records are kept, and deleting the consumer
+// deletes them.
 func TestConsumerOps_AckedRecords(t *testing.T) {
 	h := newTestStreamFSM(t)
 	h.mustCreate(StreamConfig{Name: "S", Subjects: []string{"s.>"}})
@@ -198,7 +198,6 @@ func TestConsumerOps_AckedRecords(t *testing.T) {
 		}
 		return out
 	}
-	far := uint64(3 + ackedWindow)
 	h.apply1(encodeConsumerOps([]consumerOp{
 		op(opDeliver, 1, 1), op(opDeliver, 2, 2), op(opDeliver, 3, 3),
 		op(opDeliver, 1, 4), // a redelivery of 1
@@ -210,9 +209,15 @@ func TestConsumerOps_AckedRecords(t *testing.T) {
 	if got := acked(); len(got) != 2 || got[1] != 1 || got[3] != 3 {
 		t.Fatalf("acked records: %v, want 1->1 and 3->3", got)
 	}
-	h.apply1(encodeConsumerOps([]consumerOp{op(opDeliver, far, 5), op(opAck, far, 5)}))
-	if got := acked(); len(got) != 2 || got[3] != 3 || got[far] != 5 {
-		t.Fatalf("acked records after an ack %d sequences on: %v, want 3->3 and %d->5", ackedWindow, got, far)
+	// ackedKeep more acks: the two lowest records go.
+	var ops []consumerOp
+	for seq := uint64(10); seq < 10+ackedKeep; seq++ {
+		ops = append(ops, op(opDeliver, seq, seq), op(opAck, seq, seq))
+	}
+	h.apply1(encodeConsumerOps(ops))
+	got := acked()
+	if len(got) != ackedKeep || got[1] != 0 || got[3] != 0 || got[10] != 10 || got[10+ackedKeep-1] != 10+ackedKeep-1 {
+		t.Fatalf("after %d more acks: %d records (1->%d, 3->%d, 10->%d), want the %d highest", ackedKeep, len(got), got[1], got[3], got[10], ackedKeep)
 	}
 	h.apply1(EncodeConsumerDelete("S", "D"))
 	h.mustConsumer("S", "D", ConsumerConfig{Durable: "D", AckPolicy: AckExplicit})

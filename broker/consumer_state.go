@@ -19,7 +19,6 @@ type consumer struct {
 	deleting  bool              // an inactivity delete was proposed
 	acked     bool              // acked since ackFloor was computed
 	ackedBy   map[uint64]uint64 // stream seq -> consumer seq of the delivery whose ack settled it
-	ackedMax  uint64            // the newest stream seq in ackedBy
 
 	// replay_policy original: when the last new message was sent and its
 	// store time; the next one waits for the same gap.
@@ -65,9 +64,6 @@ type numPendingCache struct {
 
 func newConsumer(rec *consumerRecord, pending map[uint64]pendingRec, acked map[uint64]uint64, now time.Time) *consumer {
 	c := &consumer{consumerRecord: *rec, pending: make(map[uint64]*pendingState, len(pending)), active: now, ackedBy: acked}
-	for seq := range acked {
-		c.ackedMax = max(c.ackedMax, seq)
-	}
 	for seq, p := range pending {
 		// The deadline counts from now: a new leader gives every
 		// outstanding message a full ack wait.

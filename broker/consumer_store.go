@@ -17,8 +17,8 @@ import (
 //	consumer/<stream>/<name>/pending     stream seq (8 bytes BE) -> pending record
 //	consumer/<stream>/<name>/acked       stream seq (8 bytes BE) -> consumer seq (8 bytes BE)
 //	                                     of the delivery whose ack settled it
-//	                                     (ack_policy explicit; the newest ackedWindow
-//	                                     stream sequences only)
+//	                                     (ack_policy explicit; the ackedKeep highest
+//	                                     stream sequences; the bucket sequence counts them)
 //
 // Neither stream nor consumer names may contain '/', so keys are unique
 // and a stream's consumers are the keys with the prefix "<stream>/".
@@ -47,10 +47,11 @@ func consumerAckedBucket(stream, name string) []byte {
 	return []byte("consumer/" + stream + "/" + name + "/acked")
 }
 
-// ackedWindow bounds the acked records: only those within this many
-// stream sequences of the newest are kept. A double ack is confirmed
-// again after a lost reply only while its record is kept.
-const ackedWindow = 1 << 16
+// ackedKeep bounds a consumer's acked records: the ones of its highest
+// ackedKeep acked stream sequences are kept. A double ack asked again
+// after a lost reply is confirmed only while its record is kept, that is
+// until the consumer has had about that many more messages acked.
+const ackedKeep = 1 << 16
 
 // seqPair is a consumer sequence and the stream sequence it refers to.
 type seqPair struct{ cons, stream uint64 }

@@ -67,6 +67,14 @@ func (b *Bucket) Delete(key []byte) error {
 	return translate(b.b.Delete(key))
 }
 
+// Sequence returns the bucket's counter (bbolt's bucket sequence), which
+// is stored with the bucket and changes only through SetSequence: callers
+// use it, for example, to count the keys they keep.
+func (b *Bucket) Sequence() uint64 { return b.b.Sequence() }
+
+// SetSequence sets the bucket's counter.
+func (b *Bucket) SetSequence(v uint64) error { return translate(b.b.SetSequence(v)) }
+
 // SetFillPercent sets how full split pages are left for the rest of this
 // transaction (0.1 to 1.0; the default is 0.5). Buckets written mostly in
 // ascending key order (append-only logs) stay compact with a high value.
