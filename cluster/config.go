@@ -19,8 +19,13 @@ type Config struct {
 	// NodeID is the node's unique, stable name; it is its Raft server id
 	// and memberlist name.
 	NodeID string
-	// DataDir holds raft.db (log and stable store) and snapshots/.
+	// DataDir holds raft/ (the Raft log and stable store, snapshots,
+	// peers.json).
 	DataDir string
+	// RaftLogStore is the Raft log's kind: LogStoreSegments,
+	// LogStoreBoltDB, or LogStoreAuto (the data dir's kind, segments for a
+	// new one).
+	RaftLogStore string
 	// ClusterAddr is the listener for Raft RPCs and node-to-node frames.
 	ClusterAddr string
 	// AdvertiseClusterAddr is how peers reach ClusterAddr; empty means
@@ -151,6 +156,11 @@ func (c Config) Validate() error {
 	}
 	if c.ForwardHoldTimeout <= 0 {
 		return &ConfigError{Field: "forward_hold_timeout", Value: c.ForwardHoldTimeout, Err: fmt.Errorf("must be positive")}
+	}
+	switch c.RaftLogStore {
+	case LogStoreAuto, LogStoreSegments, LogStoreBoltDB:
+	default:
+		return &ConfigError{Field: "raft_log_store", Value: c.RaftLogStore, Err: fmt.Errorf("want %s or %s", LogStoreSegments, LogStoreBoltDB)}
 	}
 	return nil
 }

@@ -1,4 +1,5 @@
-// Package cluster will own Raft (hashicorp/raft with raft-boltdb), gossip
+// Package cluster owns Raft (hashicorp/raft with its own segment log,
+// raftlog.go, or raft-boltdb for older data dirs), gossip
 // membership (hashicorp/memberlist), bootstrap and join, leadership
 // observation and the generic forward-to-leader path. It declares the
 // StateMachine interface that broker implements and treats commands as

@@ -26,6 +26,9 @@ var (
 	ErrNoHandler = errors.New("no handler for forwarded request")
 	// ErrPeerUnavailable means a frame could not be queued for a peer.
 	ErrPeerUnavailable = errors.New("peer unavailable")
+	// ErrLogStoreMismatch means the data dir holds a Raft log of another
+	// kind than the one asked for (Config.RaftLogStore).
+	ErrLogStoreMismatch = errors.New("raft log store kind mismatch")
 )
 
 // RemoteError carries an error text returned by another node for a

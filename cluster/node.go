@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.uber.org/zap"
 
 	"github.com/flotilla/flotilla/metrics"
@@ -29,7 +28,7 @@ type Node struct {
 
 	mux      *mux
 	advAddr  string // advertised cluster address (raft address)
-	store    *raftboltdb.BoltStore
+	store    logStore
 	trans    *raft.NetworkTransport
 	raft     *raft.Raft
 	ml       *memberlist.Memberlist
@@ -119,9 +118,10 @@ func (n *Node) start() error {
 	go n.mux.serve()
 
 	hlog := newHCLogger(n.log.Named("raft"))
-	n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	var kind string
+	n.store, kind, err = openLogStore(dir, n.cfg.RaftLogStore)
 	if err != nil {
-		return fmt.Errorf("open raft log: %w", err)
+		return err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {
@@ -166,7 +166,7 @@ func (n *Node) start() error {
 	mlAddr := n.ml.LocalNode().Address()
 	n.mlAddr.Store(&mlAddr)
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
-		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState))
+		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState), zap.String("raft_log_store", kind))
 
 	n.wg.Add(5)
 	go n.observeLeadership()

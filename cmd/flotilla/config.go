@@ -139,6 +139,11 @@ func (cfg serverConfig) validate() error {
 	if cfg.Cluster.ForwardHoldTimeout <= 0 {
 		return &fieldError{Field: configKey(flagForwardHoldTimeout), Value: cfg.Cluster.ForwardHoldTimeout, Err: fmt.Errorf("%w: must be positive", errOutOfRange)}
 	}
+	switch cfg.Cluster.RaftLogStore {
+	case cluster.LogStoreAuto, cluster.LogStoreSegments, cluster.LogStoreBoltDB:
+	default:
+		return &fieldError{Field: configKey(flagRaftLogStore), Value: cfg.Cluster.RaftLogStore, Err: fmt.Errorf("%w: want %s or %s", errOutOfRange, cluster.LogStoreSegments, cluster.LogStoreBoltDB)}
+	}
 	if _, err := parseLogLevel(cfg.LogLevel); err != nil {
 		return &fieldError{Field: configKey(flagLogLevel), Value: cfg.LogLevel, Err: err}
 	}
@@ -266,6 +271,7 @@ func (r *resolver) resolve() serverConfig {
 	cl.BootstrapExpect = r.int(flagBootstrapExpect)
 	cl.ReapAfter = r.duration(flagReapAfter)
 	cl.ForwardHoldTimeout = r.duration(flagForwardHoldTimeout)
+	cl.RaftLogStore = r.str(flagRaftLogStore)
 	return serverConfig{
 		NodeID:            r.str(flagNodeID),
 		DataDir:           r.str(flagDataDir),

@@ -34,6 +34,7 @@ const (
 	flagBootstrapExpect    = "bootstrap-expect"
 	flagReapAfter          = "reap-after"
 	flagForwardHoldTimeout = "forward-hold-timeout"
+	flagRaftLogStore       = "raft-log-store"
 
 	flagLogLevel  = "log-level"
 	flagLogFormat = "log-format"
@@ -142,6 +143,7 @@ func serverFlags() []cli.Flag {
 		integer(flagBootstrapExpect, catCluster, "voters to wait for before bootstrapping the first Raft configuration (every node can run the same command line)", cd.BootstrapExpect),
 		duration(flagReapAfter, catCluster, "remove members that have been dead this long from the Raft configuration, never below a quorum (0 = never; use flotilla cluster remove)", 0),
 		duration(flagForwardHoldTimeout, catCluster, "how long a request that must run on the leader waits for one during an election", cd.ForwardHoldTimeout),
+		str(flagRaftLogStore, catCluster, "Raft log format: segments (one fsync per append) or boltdb (raft-boltdb, two); empty = the data dir's format, segments for a new one (a data dir is never converted)", ""),
 
 		byteSize(flagMaxPayload, catLimits, "largest message (headers + payload) a client may publish", d.MaxPayload),
 		byteSize(flagMaxControlLine, catLimits, "longest protocol line a client may send", d.MaxControlLine),
