@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/flotilla/flotilla/internal/fsutil"
 )
 
 // segLog is Raft's log as append-only segment files, raft/log/<first
@@ -333,9 +335,9 @@ func (l *segLog) activeSegment(next uint64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raft log: new segment: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := fsutil.SyncDir(l.dir); err != nil {
 		_ = f.Close()
-		return nil, err
+		return nil, fmt.Errorf("raft log: %w", err)
 	}
 	s := &segment{first: next, path: path, f: f}
 	l.segs = append(l.segs, s)
@@ -377,8 +379,8 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 					return fmt.Errorf("raft log: remove %s: %w", s.path, err)
 				}
 			}
-			if err := syncDir(l.dir); err != nil {
-				return err
+			if err := fsutil.SyncDir(l.dir); err != nil {
+				return fmt.Errorf("raft log: %w", err)
 			}
 		}
 		l.first = hi + 1
@@ -420,7 +422,10 @@ func (l *segLog) removeSegments(from int) error {
 		}
 		l.segs = l.segs[:i]
 	}
-	return syncDir(l.dir)
+	if err := fsutil.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	return nil
 }
 
 // Close closes the segment files.
@@ -437,17 +442,4 @@ func (l *segLog) closeFiles() error {
 	}
 	l.segs = nil
 	return errors.Join(errs...)
-}
-
-// syncDir makes a directory's entries (files created or removed) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("raft log: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("raft log: sync dir %s: %w", dir, err)
-	}
-	return nil
 }

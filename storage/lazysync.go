@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/flotilla/flotilla/internal/fsutil"
 )
 
 // Lazy sync. The state file is a cache of the Raft log: every applied
@@ -94,14 +96,14 @@ func writeOpenMarker(path, bootID string) error {
 	if err != nil {
 		return fmt.Errorf("write state marker: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 func removeOpenMarker(path string) error {
 	if err := os.Remove(markerPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state marker: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return fsutil.SyncDir(filepath.Dir(path))
 }
 
 // Discard moves an untrusted state file (and its marker) aside, so that a
@@ -114,7 +116,7 @@ func Discard(path string) (string, error) {
 	if err := os.Remove(markerPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("discard state marker: %w", err)
 	}
-	return aside, syncDir(filepath.Dir(path))
+	return aside, fsutil.SyncDir(filepath.Dir(path))
 }
 
 // Crash closes the file the way a crashed process leaves it: no final

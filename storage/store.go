@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/flotilla/flotilla/internal/fsutil"
 )
 
 var (
@@ -269,7 +271,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if err := os.Rename(tmp, s.path); err != nil {
 		return fmt.Errorf("swap in restored store: %w", err)
 	}
-	if err := syncDir(filepath.Dir(s.path)); err != nil {
+	if err := fsutil.SyncDir(filepath.Dir(s.path)); err != nil {
 		return err
 	}
 	db, err := openDB(s.path, s.opts)
@@ -277,18 +279,6 @@ func (s *Store) Restore(r io.Reader) error {
 		return err
 	}
 	s.db = db
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
 	return nil
 }
 
