@@ -249,6 +249,7 @@ func TestConfig_Errors(t *testing.T) {
 		{name: "join not host:port", args: []string{"--join", "somewhere"}, want: []string{`invalid join "somewhere"`}},
 		{name: "reap after negative", args: []string{"--reap-after", "-1s"}, want: []string{"invalid reap_after"}},
 		{name: "forward hold timeout zero", args: []string{"--forward-hold-timeout", "0s"}, want: []string{"invalid forward_hold_timeout"}},
+		{name: "unknown raft log store", args: []string{"--raft-log-store", "leveldb"}, want: []string{"invalid raft_log_store"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
