@@ -59,8 +59,22 @@ func TestClusterNats_PublishOnOneNode_ReceivedOnEveryOther(t *testing.T) {
 		mustFlush(t, nc)
 		subs = append(subs, sub)
 	}
-	waitInterest(t, "orders.new", n1)
 	pub := mustConnect(t, n1.ClientURL)
+	// n1 learns each node's interest separately: publish probes until both
+	// subscribers get one, so that none of the counted messages can go out
+	// while n1 knows of only one of them (core NATS drops those).
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if err := pub.Publish("orders.probe", nil); err != nil {
+			return err
+		}
+		mustFlush(t, pub)
+		for i, sub := range subs {
+			if m, err := sub.NextMsg(20 * time.Millisecond); err != nil || m.Subject != "orders.probe" {
+				return fmt.Errorf("subscriber %d has no probe yet (%v)", i, err)
+			}
+		}
+		return nil
+	})
 	const msgs = 100
 	for i := range msgs {
 		if err := pub.Publish("orders.new", fmt.Appendf(nil, "%d", i)); err != nil {
@@ -71,6 +85,9 @@ func TestClusterNats_PublishOnOneNode_ReceivedOnEveryOther(t *testing.T) {
 	for i, sub := range subs {
 		for j := range msgs {
 			m, err := sub.NextMsg(testutil.Scale(5 * time.Second))
+			for err == nil && m.Subject == "orders.probe" { // probes still queued
+				m, err = sub.NextMsg(testutil.Scale(5 * time.Second))
+			}
 			if err != nil {
 				t.Fatalf("subscriber %d message %d: %v", i, j, err)
 			}
