@@ -33,6 +33,10 @@ URL=nats://127.0.0.1:$CP
 SRV=$!
 wait_http "http://127.0.0.1:$HP/readyz" 20
 nats() { "$NATS" --no-context -s "$URL" "$@"; }
+# nats_bg runs the CLI in the background subshell it is started in, by
+# exec, so that $! is the nats process itself and stop_pids ends it (a
+# backgrounded function is a subshell, and killing that leaves its child).
+nats_bg() { exec "$NATS" --no-context -s "$URL" "$@"; }
 
 # subs_at_least N: wait until the server has registered N subscriptions.
 subs_at_least() {
@@ -48,7 +52,7 @@ subs_at_least() {
 pass() { echo "ok   $*"; }
 
 # 1. pub / sub with a wildcard and a header
-nats sub 'smoke.*' --count 2 >"$TMP/sub.out" 2>&1 &
+nats_bg sub 'smoke.*' --count 2 >"$TMP/sub.out" 2>&1 &
 SUBPID=$!
 PIDS+=($SUBPID)
 subs_at_least 1
@@ -60,7 +64,7 @@ grep -q "hello one" "$TMP/sub.out" && grep -q "hello two" "$TMP/sub.out" && grep
 pass "nats pub / nats sub (wildcard, header)"
 
 # 2. request / reply (nats reply serves in a queue group)
-nats reply smoke.echo "pong" >"$TMP/reply.out" 2>&1 &
+nats_bg reply smoke.echo "pong" >"$TMP/reply.out" 2>&1 &
 PIDS+=($!)
 subs_at_least 1
 out=$(nats req smoke.echo "ping" 2>&1)
@@ -74,9 +78,9 @@ grep -qi "no responders" <<<"$out" || { echo "$out"; exit 1; }
 pass "nats req with no responders"
 
 # 4. queue group: two members, each message delivered once in total
-nats sub smoke.q --queue workers --count 100 >"$TMP/q1.out" 2>&1 &
+nats_bg sub smoke.q --queue workers --count 100 >"$TMP/q1.out" 2>&1 &
 Q1=$!
-nats sub smoke.q --queue workers --count 100 >"$TMP/q2.out" 2>&1 &
+nats_bg sub smoke.q --queue workers --count 100 >"$TMP/q2.out" 2>&1 &
 Q2=$!
 PIDS+=($Q1 $Q2)
 subs_at_least 3
@@ -93,7 +97,7 @@ pass "queue group delivers each message once ($total/40)"
 stop_pids $Q1 $Q2
 
 # 5. core nats bench: 1 publisher + 1 subscriber, then 4 publishers
-nats bench sub smoke.bench --msgs 50000 --size 128B --no-progress >"$TMP/bsub.out" 2>&1 &
+nats_bg bench sub smoke.bench --msgs 50000 --size 128B --no-progress >"$TMP/bsub.out" 2>&1 &
 BS=$!
 PIDS+=($BS)
 subs_at_least 2
@@ -103,7 +107,7 @@ grep -E 'msgs/sec' "$TMP/bpub.out" | tail -1
 grep -E 'msgs/sec' "$TMP/bsub.out" | tail -1
 pass "nats bench pub/sub 1:1"
 
-nats bench sub smoke.bench4 --msgs 40000 --size 128B --no-progress >"$TMP/bsub4.out" 2>&1 &
+nats_bg bench sub smoke.bench4 --msgs 40000 --size 128B --no-progress >"$TMP/bsub4.out" 2>&1 &
 BS=$!
 PIDS+=($BS)
 subs_at_least 2
