@@ -341,12 +341,14 @@ func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
 	if err := c.acked.Put(key, binary.BigEndian.AppendUint64(ac.arena.alloc(8)[:0], cseq)); err != nil {
 		return err
 	}
-	cur := c.acked.Cursor()
-	for k, _ := cur.First(); k != nil && n > ackedKeep; k, _ = cur.First() {
-		if err := cur.Delete(); err != nil {
-			return err
+	if n > ackedKeep { // only then is there a lowest record to drop
+		cur := c.acked.Cursor()
+		for k, _ := cur.First(); k != nil && n > ackedKeep; k, _ = cur.First() {
+			if err := cur.Delete(); err != nil {
+				return err
+			}
+			n--
 		}
-		n--
 	}
 	return c.acked.SetSequence(n)
 }

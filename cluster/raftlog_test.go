@@ -224,11 +224,7 @@ func TestSegLog_RecoversTornTail(t *testing.T) {
 	t.Run("damage before the last segment", func(t *testing.T) {
 		dir := t.TempDir()
 		l := mustOpenSegLog(t, dir, 300)
-		for _, e := range entries(1, 30, 1) {
-			if err := l.StoreLogs([]*raft.Log{e}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		storeEach(t, l, entries(1, 30, 1))
 		first := l.segs[0]
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -241,11 +237,7 @@ func TestSegLog_RecoversTornTail(t *testing.T) {
 	t.Run("a missing segment", func(t *testing.T) {
 		dir := t.TempDir()
 		l := mustOpenSegLog(t, dir, 300)
-		for _, e := range entries(1, 30, 1) {
-			if err := l.StoreLogs([]*raft.Log{e}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		storeEach(t, l, entries(1, 30, 1))
 		if len(l.segs) < 3 {
 			t.Fatalf("%d segments", len(l.segs))
 		}
@@ -330,6 +322,17 @@ func TestSegLog_RandomOpsMatchModel(t *testing.T) {
 			}
 		}
 		checkLog(t, l, model, first, last)
+	}
+}
+
+// storeEach appends es one entry per append, so the log rolls segments
+// between them.
+func storeEach(t *testing.T, l *segLog, es []*raft.Log) {
+	t.Helper()
+	for _, e := range es {
+		if err := l.StoreLogs([]*raft.Log{e}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
