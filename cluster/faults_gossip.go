@@ -56,34 +56,6 @@ type faultTransport struct {
 
 var _ memberlist.NodeAwareTransport = (*faultTransport)(nil)
 
-// installGossipFaults binds memberlist's network transport itself and sets
-// mc.Transport to it wrapped with f. Like memberlist.Create, it retries a
-// dynamic port (port 0) a few times, since TCP and UDP must both get it,
-// and writes the port it got back into mc.
-func installGossipFaults(mc *memberlist.Config, f *Faults) error {
-	nc := &memberlist.NetTransportConfig{BindAddrs: []string{mc.BindAddr}, BindPort: mc.BindPort, Logger: mc.Logger}
-	attempts := 1
-	if mc.BindPort == 0 {
-		attempts = 10
-	}
-	var nt *memberlist.NetTransport
-	var err error
-	for range attempts {
-		if nt, err = memberlist.NewNetTransport(nc); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("gossip transport: %w", err)
-	}
-	if mc.BindPort == 0 {
-		mc.BindPort = nt.GetAutoBindPort()
-		mc.AdvertisePort = mc.BindPort
-	}
-	mc.Transport = newFaultTransport(nt, f)
-	return nil
-}
-
 func newFaultTransport(inner *memberlist.NetTransport, f *Faults) *faultTransport {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &faultTransport{

@@ -14,7 +14,7 @@ import (
 
 // gossipEnd is one fault-injecting gossip transport on a loopback port.
 type gossipEnd struct {
-	t      *faultTransport
+	t      *gatedTransport // over the faultTransport, as a node runs it
 	faults *Faults
 	addr   string
 }
@@ -25,17 +25,18 @@ func newGossipEnd(t *testing.T) *gossipEnd {
 	mc.BindAddr, mc.BindPort = "127.0.0.1", 0
 	mc.Logger = newStdLogger(zap.NewNop())
 	f := NewFaults()
-	if err := installGossipFaults(mc, f); err != nil {
-		t.Fatal(err)
-	}
-	ft := mc.Transport.(*faultTransport)
-	t.Cleanup(func() { _ = ft.Shutdown() })
-	// memberlist.Create does this; it also names the tag's address.
-	ip, port, err := ft.FinalAdvertiseAddr("", mc.AdvertisePort)
+	g, err := newGossipTransport(mc, f)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &gossipEnd{t: ft, faults: f, addr: net.JoinHostPort(ip.String(), strconv.Itoa(port))}
+	t.Cleanup(func() { _ = g.Shutdown() })
+	g.open()
+	// memberlist.Create does this; it also names the tag's address.
+	ip, port, err := g.FinalAdvertiseAddr("", mc.AdvertisePort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gossipEnd{t: g, faults: f, addr: net.JoinHostPort(ip.String(), strconv.Itoa(port))}
 }
 
 func (g *gossipEnd) nextPacket(t *testing.T) *memberlist.Packet {

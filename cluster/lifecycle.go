@@ -328,7 +328,39 @@ func (n *Node) statsLoop() {
 		case <-tick.C:
 		}
 		n.updateStats()
+		n.checkGossipSelf()
 	}
+}
+
+// checkGossipSelf announces this node again if its own memberlist no
+// longer lists it as alive. The gossip transport's start gate
+// (newGossipTransport) exists so this cannot happen; if it still does, the
+// node would be cut off for good: memberlist never refutes suspicion or
+// death of a node it holds as not alive, and reaps the dead local entry
+// GossipToTheDeadTime later, after which UpdateNode and Leave panic. An
+// alive announcement with a fresh incarnation revives the entry while it
+// exists (this check runs every second; the reap comes after 30 s).
+func (n *Node) checkGossipSelf() {
+	n.gossipMu.Lock()
+	defer n.gossipMu.Unlock()
+	if n.ml == nil || n.mlDown || n.leaving.Load() || n.gossipSelfAlive() {
+		return
+	}
+	n.log.Error("this node is not alive in its own gossip membership; announcing it again")
+	if err := n.ml.UpdateNode(maxLeaveWait); err != nil {
+		n.log.Warn("gossip re-announcement not confirmed", zap.Error(err))
+	}
+}
+
+// gossipSelfAlive reports whether memberlist lists this node among its live
+// members. Only names are read: memberlist rewrites the nodes it hands out.
+func (n *Node) gossipSelfAlive() bool {
+	for _, m := range n.ml.Members() {
+		if m.Name == n.cfg.NodeID {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) updateStats() {

@@ -157,18 +157,16 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("gossip config: %w", err)
 	}
-	if n.cfg.Faults != nil {
-		if err := installGossipFaults(mlc, n.cfg.Faults); err != nil {
-			return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
-		}
+	gt, err := newGossipTransport(mlc, n.cfg.Faults)
+	if err != nil {
+		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
 	n.ml, err = memberlist.Create(mlc)
 	if err != nil {
-		if mlc.Transport != nil {
-			_ = mlc.Transport.Shutdown() // ours: memberlist leaves a given transport open
-		}
+		_ = gt.Shutdown() // ours: memberlist leaves a given transport open
 		return fmt.Errorf("start gossip on %s: %w", n.cfg.GossipAddr, err)
 	}
+	gt.open() // memberlist has marked this node alive: let gossip in
 	mlAddr := n.ml.LocalNode().Address()
 	n.mlAddr.Store(&mlAddr)
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
@@ -462,6 +460,12 @@ func (n *Node) leaveGossip(timeout time.Duration) {
 	n.gossipMu.Lock()
 	defer n.gossipMu.Unlock()
 	if n.ml == nil || n.mlDown || n.leaving.Swap(true) {
+		return
+	}
+	if !n.gossipSelfAlive() {
+		// UpdateNode and Leave panic once the local node is gone from
+		// memberlist's map; the peers hold this node as dead already.
+		n.log.Warn("not announcing the leave: this node is not alive in its own gossip membership")
 		return
 	}
 	if err := n.ml.UpdateNode(timeout); err != nil {
