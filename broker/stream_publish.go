@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -136,15 +137,48 @@ func encodePublishResponse(applied uint64, res any, n int) ([]byte, error) {
 	}
 	out := binary.BigEndian.AppendUint64(nil, applied)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(acks)))
+	var buf []byte
 	for i := range acks {
-		b, err := json.Marshal(&acks[i])
+		b, err := appendPubAck(buf[:0], &acks[i])
 		if err != nil {
 			return nil, fmt.Errorf("encode pub ack: %w", err)
 		}
+		buf = b
 		out = binary.AppendUvarint(out, uint64(len(b)))
 		out = append(out, b...)
 	}
 	return out, nil
+}
+
+// appendPubAck appends ack as encoding/json would marshal it. The common
+// case (no error, a stream name JSON needs no escapes for) is written
+// directly: json.Marshal per message was about 6% of a leader's CPU under
+// async publishing.
+func appendPubAck(dst []byte, ack *PubAck) ([]byte, error) {
+	if ack.Error != nil || !jsonPlain(ack.Stream) {
+		b, err := json.Marshal(ack)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"stream":"`...)
+	dst = append(dst, ack.Stream...)
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, ack.Seq, 10)
+	if ack.Duplicate {
+		dst = append(dst, `,"duplicate":true`...)
+	}
+	return append(dst, '}'), nil
+}
+
+// jsonPlain reports whether encoding/json writes s as is between quotes:
+// printable ASCII without the characters it escapes.
+func jsonPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Publish batch wire format (node to leader): count u32, then per message
