@@ -323,8 +323,12 @@ func (ac *applyCtx) applyConsumerOp(c *consumerTx, op *consumerOp) error {
 // recordAcked remembers which delivery's ack settled a message, so that
 // any leader confirms a double ack of that delivery (asked again after a
 // lost reply) and of no other (a client holding an older or newer
-// delivery of it must not process it too). The lowest records beyond
-// ackedKeep are dropped; the bucket's sequence counts the records.
+// delivery of it must not process it too). Once there are more than
+// ackedKeep+ackedTrim records the lowest are dropped down to ackedKeep, in
+// one pass: dropping the lowest record on every ack meant a Cursor.First
+// per ack, which walks the leaves emptied earlier in the same transaction
+// (about a tenth of a leader's CPU while consuming). The bucket's sequence
+// counts the records.
 func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
 	if c.acked == nil {
 		b, err := ac.tx.CreateBucket(consumerAckedBucket(c.rec.stream, c.rec.name))
@@ -341,14 +345,20 @@ func (ac *applyCtx) recordAcked(c *consumerTx, seq, cseq uint64) error {
 	if err := c.acked.Put(key, binary.BigEndian.AppendUint64(ac.arena.alloc(8)[:0], cseq)); err != nil {
 		return err
 	}
-	if n > ackedKeep { // only then is there a lowest record to drop
+	if n > ackedKeep+ackedTrim {
+		// Collect first, then delete by key: a bbolt cursor may skip a key
+		// when it moves on after a delete.
+		drop := make([][]byte, 0, n-ackedKeep)
 		cur := c.acked.Cursor()
-		for k, _ := cur.First(); k != nil && n > ackedKeep; k, _ = cur.First() {
-			if err := cur.Delete(); err != nil {
+		for k, _ := cur.First(); k != nil && uint64(len(drop)) < n-ackedKeep; k, _ = cur.Next() {
+			drop = append(drop, append(ac.arena.alloc(len(k))[:0], k...))
+		}
+		for _, k := range drop {
+			if err := c.acked.Delete(k); err != nil {
 				return err
 			}
-			n--
 		}
+		n -= uint64(len(drop))
 	}
 	return c.acked.SetSequence(n)
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -209,15 +210,35 @@ func TestConsumerOps_AckedRecords(t *testing.T) {
 	if got := acked(); len(got) != 2 || got[1] != 1 || got[3] != 3 {
 		t.Fatalf("acked records: %v, want 1->1 and 3->3", got)
 	}
-	// ackedKeep more acks: the two lowest records go.
-	var ops []consumerOp
-	for seq := uint64(10); seq < 10+ackedKeep; seq++ {
-		ops = append(ops, op(opDeliver, seq, seq), op(opAck, seq, seq))
+	// Up to ackedKeep+ackedTrim records are kept; one more, and the lowest
+	// go, down to ackedKeep. The acks come in two entries, so the second
+	// starts with the records the first left.
+	ackRange := func(from, to uint64) {
+		var ops []consumerOp
+		for seq := from; seq < to; seq++ {
+			ops = append(ops, op(opDeliver, seq, seq), op(opAck, seq, seq))
+		}
+		h.apply1(encodeConsumerOps(ops))
 	}
-	h.apply1(encodeConsumerOps(ops))
+	last := uint64(10 + ackedKeep + ackedTrim - 2) // 2 + (last-10) records = ackedKeep+ackedTrim
+	ackRange(10, last)
+	if got := acked(); len(got) != ackedKeep+ackedTrim || got[1] != 1 || got[3] != 3 {
+		t.Fatalf("at the limit: %d records (1->%d, 3->%d), want %d, none dropped", len(got), got[1], got[3], ackedKeep+ackedTrim)
+	}
+	ackRange(last, last+1)
 	got := acked()
-	if len(got) != ackedKeep || got[1] != 0 || got[3] != 0 || got[10] != 10 || got[10+ackedKeep-1] != 10+ackedKeep-1 {
-		t.Fatalf("after %d more acks: %d records (1->%d, 3->%d, 10->%d), want the %d highest", ackedKeep, len(got), got[1], got[3], got[10], ackedKeep)
+	lowest := last + 1 - ackedKeep
+	if len(got) != ackedKeep || got[1] != 0 || got[3] != 0 || got[lowest-1] != 0 || got[lowest] != lowest || got[last] != last {
+		t.Fatalf("over the limit: %d records (1->%d, 3->%d, %d->%d, %d->%d), want the %d highest",
+			len(got), got[1], got[3], lowest, got[lowest], last, got[last], ackedKeep)
+	}
+	if err := h.st.View(func(tx *storage.Tx) error {
+		if n := tx.Bucket(consumerAckedBucket("S", "D")).Sequence(); n != ackedKeep {
+			return fmt.Errorf("bucket sequence %d, want %d", n, ackedKeep)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	h.apply1(EncodeConsumerDelete("S", "D"))
 	h.mustConsumer("S", "D", ConsumerConfig{Durable: "D", AckPolicy: AckExplicit})

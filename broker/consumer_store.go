@@ -53,6 +53,10 @@ func consumerAckedBucket(stream, name string) []byte {
 // until the consumer has had about that many more messages acked.
 const ackedKeep = 1 << 16
 
+// ackedTrim is how many acked records beyond ackedKeep a consumer may
+// hold before the lowest are dropped (in bulk, see recordAcked).
+const ackedTrim = 1 << 10
+
 // seqPair is a consumer sequence and the stream sequence it refers to.
 type seqPair struct{ cons, stream uint64 }
 
