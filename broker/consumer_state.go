@@ -177,6 +177,11 @@ func (c *consumer) numPending(r msgReader, sc *streamCounters) uint64 {
 	}
 	np := &c.np
 	switch {
+	case len(filters) == 0 && sc.msgs == sc.last-sc.first+1:
+		// Unfiltered over a stream without holes: countAfter is O(1),
+		// cheaper than adjusting by counting the ranges (a cursor walk
+		// for every delivered message).
+		np.count = r.countAfter(sc, filters, at)
 	case np.valid && np.first == sc.first && np.msgs <= sc.msgs && sc.msgs-np.msgs == sc.last-np.last && at >= np.at:
 		// Only appended to since, and we only moved forward: adjust.
 		if sc.last > np.last {
