@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js chaos chaos-docker chaos-ci chaos-unsafe
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js bench-scale chaos chaos-docker chaos-ci chaos-unsafe
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -88,6 +88,12 @@ bench: build
 # JetStream publish side by side: three-node Flotilla vs three-node nats-server (default and sync always).
 bench-js: build
 	bash scripts/bench-js.sh -r 3 ./$(BIN)
+
+# Scaling runs of a three-node Flotilla cluster: a stream growing to 10M messages, 1-256 publishers,
+# 16 B-1 MiB messages, 10,000 idle connections, 10 minutes of publish+consume at half the peak
+# (RSS and latency over time); SVG charts. Not a test (docs/benchmarks.md; -w rewrites its section).
+bench-scale: build
+	bash scripts/bench-scale.sh ./$(BIN)
 
 # A FROM-scratch image from the static binary (no registry needed).
 image: build
