@@ -58,6 +58,7 @@ type JetStream struct {
 	log  *zap.Logger
 
 	eng    *engine
+	pulls  *pullTracker
 	apiSub *Subscription
 	ackSub *Subscription
 	fcSub  *Subscription
@@ -82,6 +83,7 @@ func NewJetStream(b *Broker, fsm *FSM, r Raft, log *zap.Logger) *JetStream {
 		stop: make(chan struct{}),
 	}
 	js.eng = newEngine(js)
+	js.pulls = newPullTracker()
 	return js
 }
 
@@ -101,7 +103,7 @@ func (js *JetStream) Start() error {
 	}
 	js.fsm.SetApplyHook(js.eng.wake)
 	js.b.SetCapturer(js)
-	js.wg.Add(apiWorkers + 4)
+	js.wg.Add(apiWorkers + 5)
 	for range apiWorkers {
 		go js.apiWorker()
 	}
@@ -109,6 +111,7 @@ func (js *JetStream) Start() error {
 	go js.ackWorker()
 	go js.eng.run()
 	go js.expireLoop()
+	go js.pullTrackLoop()
 	return nil
 }
 

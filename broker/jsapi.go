@@ -54,10 +54,16 @@ func (js *JetStream) apiWorker() {
 func (js *JetStream) serveAPI(req apiRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
 	defer cancel()
+	op, _ := splitAPISubject(req.subject)
+	pull := op == "CONSUMER.MSG.NEXT"
+	var before string
+	if pull {
+		before, _ = js.raft.Leader()
+	}
 	resp, err := js.raft.Forward(ctx, forwardJSAPI, encodeAPIRequest(req.subject, req.reply, req.body))
 	if err != nil {
 		js.log.Warn("jetstream api request failed", zap.String("subject", req.subject), zap.Error(err))
-		if op, _ := splitAPISubject(req.subject); op == "CONSUMER.MSG.NEXT" {
+		if pull {
 			// A pull request's inbox takes status messages, not JSON.
 			js.sendStatus(req.reply, StatusConflict(StatusTextLeadershipChange, 0, 0, false))
 			return
@@ -70,7 +76,13 @@ func (js *JetStream) serveAPI(req apiRequest) {
 		return
 	}
 	if len(resp) == 8 {
-		return // answered by the leader directly (pull requests)
+		// A pull request: the leader answers the inbox directly. It
+		// waits there, so this node remembers it for a leader change.
+		if pull {
+			after, _ := js.raft.Leader()
+			js.trackPull(req.reply, req.body, before, after)
+		}
+		return
 	}
 	js.waitApplied(binary.BigEndian.Uint64(resp))
 	js.respond(req.reply, resp[8:])

@@ -3,8 +3,9 @@
 # validation ON: NOVALIDATE is unset) against a local three-node cluster:
 # nats stream add/info/ls, nats pub -J, nats stream get/purge/rm, nats
 # consumer add/info/ls/next/rm, nats sub --stream/--all, nats kv
-# add/put/get/watch, through a follower. Exits non-zero on the first failure. 127.0.0.1 only, free ports,
-# temp dir removed at exit.
+# add/put/get/watch, nats bench oldjs push, through a follower. Exits
+# non-zero on the first failure. 127.0.0.1 only, free ports, temp dir
+# removed at exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -124,6 +125,16 @@ expect "color" "$out"
 expect "large" "$out"
 pass "nats kv add/put/get/watch"
 
+# The legacy push API under load: a durable push consumer with a deliver
+# group, explicit acks and max_ack_pending (the bench creates and deletes it).
+out=$(timeout 60 "$NATS" --no-context -s "$URL" bench js pub async bench.push --create --msgs 2000 --size 128 --no-progress 2>&1) || { echo "$out"; exit 1; }
+expect "stats" "$out"
+out=$(timeout 60 "$NATS" --no-context -s "$URL" bench oldjs push bench.push --msgs 2000 --no-progress 2>&1) || { echo "$out"; exit 1; }
+expect "durable push consumer (old API) stats" "$out"
+out=$(nats consumer ls benchstream 2>&1)
+if grep -q nats-bench <<<"$out"; then echo "bench consumer not deleted:"; echo "$out"; exit 1; fi
+pass "nats bench oldjs push (2,000 messages through a durable push consumer)"
+
 out=$(nats stream purge ORDERS -f 2>&1)
 out=$(nats stream info ORDERS 2>&1)
 expect "Messages: 0" "$out"
@@ -133,4 +144,4 @@ out=$(nats stream rm ORDERS -f 2>&1)
 if nats stream info ORDERS >/dev/null 2>&1; then echo "stream still exists"; exit 1; fi
 pass "nats stream rm"
 
-echo "cli-js-smoke: 15 passed, 0 failed"
+echo "cli-js-smoke: 16 passed, 0 failed"

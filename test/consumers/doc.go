@@ -1,11 +1,15 @@
 // Package consumers holds the acceptance tests for JetStream consumers:
 // durable pull consumers (Fetch, FetchNoWait, FetchBytes, Next, Consume,
-// Messages), every ack kind, redelivery, max_deliver and backoff, deliver
-// policies, subject filters, max_ack_pending, ordered and push consumers,
-// KV watch, the consumer API, and consumption across a leader kill.
+// Messages), the status messages of pull requests, every ack kind,
+// redelivery, max_deliver and backoff, deliver policies, subject filters,
+// max_ack_pending, ordered and push consumers (the legacy js.Subscribe with
+// flow control and idle heartbeats included), KV watch, the consumer API,
+// waiting pull requests across a leader change, and consumption across a
+// leader kill.
 //
-// The tests speak only through the stock nats.go jetstream client over real
-// TCP. By default they run against a three-node in-process Flotilla cluster,
+// The tests speak only through the stock nats.go client over real TCP: its
+// jetstream package, its legacy JetStream API, and plain subscriptions
+// where a status message is not surfaced otherwise. By default they run against a three-node in-process Flotilla cluster,
 // with consuming clients connected to followers. With
 // FLOTILLA_CONSUMER_ORACLE=nats-server they run against an in-process
 // nats-server with JetStream instead, which is how the tests themselves were

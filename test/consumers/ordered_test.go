@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -16,6 +17,13 @@ import (
 // ones again, as a client would; de-duplication keeps each once.
 func publishAsyncN(t *testing.T, js jetstream.JetStream, n int, subject func(i int) string) {
 	t.Helper()
+	publishAsyncData(t, js, n, subject, body)
+}
+
+// publishAsyncData is publishAsyncN with the payload of message i given by
+// data.
+func publishAsyncData(t *testing.T, js jetstream.JetStream, n int, subject func(i int) string, data func(i int) []byte) {
+	t.Helper()
 	const window = 1000
 	type pending struct {
 		i int
@@ -24,7 +32,7 @@ func publishAsyncN(t *testing.T, js jetstream.JetStream, n int, subject func(i i
 	futures := make([]pending, 0, window)
 	id := func(i int) string { return fmt.Sprintf("async-%d", i) }
 	for i := range n {
-		f, err := js.PublishAsync(subject(i), body(i), jetstream.WithMsgID(id(i)))
+		f, err := js.PublishAsync(subject(i), data(i), jetstream.WithMsgID(id(i)))
 		if err != nil {
 			t.Fatalf("publish async %d: %v", i, err)
 		}
@@ -45,15 +53,13 @@ func publishAsyncN(t *testing.T, js jetstream.JetStream, n int, subject func(i i
 				t.Logf("publish %d: %v; publishing it again", p.i, err)
 			default:
 			}
-			ctx := ctxT(t, 60*time.Second)
-			for {
-				_, err := js.Publish(ctx, subject(p.i), body(p.i), jetstream.WithMsgID(id(p.i)))
-				if err == nil {
-					break
-				}
-				if ctx.Err() != nil {
-					t.Fatalf("publish %d never acknowledged: %v", p.i, err)
-				}
+			// One attempt at a time: an attempt lost in a leader change is
+			// never answered, and must not use up the whole minute.
+			ctx, cancel := context.WithTimeout(context.Background(), scaled(60*time.Second))
+			err := publishUntilOK(ctx, js, subject(p.i), data(p.i), id(p.i))
+			cancel()
+			if err != nil {
+				t.Fatalf("publish %d never acknowledged: %v", p.i, err)
 			}
 		}
 		futures = futures[:0]
