@@ -258,7 +258,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	start := time.Now()
 	f := n.raft.Apply(cmd, n.timeout(ctx))
-	if err := f.Error(); err != nil {
+	if err := n.waitFuture(f); err != nil {
 		return nil, translate("apply", err)
 	}
 	n.m.ApplyDuration.Observe(time.Since(start).Seconds())
@@ -271,7 +271,23 @@ func (n *Node) Barrier(ctx context.Context) error {
 	if !n.raftUp.Load() {
 		return ErrNotLeader
 	}
-	return translate("barrier", n.raft.Barrier(n.timeout(ctx)).Error())
+	return translate("barrier", n.waitFuture(n.raft.Barrier(n.timeout(ctx))))
+}
+
+// waitFuture waits for a Raft future, but no longer than the node runs.
+// hashicorp/raft's timeout bounds only the enqueueing, and a future whose
+// entry was already handed to the FSM goroutine when Raft shut down is
+// never answered; a caller waiting on it held up Close (a forwarded
+// publish kept a killed test node from closing for 14 minutes).
+func (n *Node) waitFuture(f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // ends with the future, or never if Raft dropped it
+	select {
+	case err := <-done:
+		return err
+	case <-n.shutdownCh:
+		return raft.ErrRaftShutdown
+	}
 }
 
 // VerifyLeader confirms with a quorum that this node still leads.
