@@ -29,7 +29,9 @@
 #               -> msgs/s per chunk against the stream's size, the last chunk / the first (target >= 0.8);
 #               a 15 s CPU profile of the leader during the first and the last chunk
 #   publishers  nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --clients C --msgs N
-#               for C = 1 4 16 64 256 (N = 256000, shared by the clients)
+#               for C = 1 4 16 64 256 (N = 256000, shared by the clients), --timeout 30s: with 256 x 500
+#               messages in flight some acks take longer than nats bench's default 5 s
+#               (growth also records the leader's CPU time per chunk and the Raft snapshots in its window)
 #   sizes       nats bench js pub async ... --size S --batch B --timeout 30s for S = 16 B .. 1 MiB; each run
 #               moves about 256 MiB (64 <= msgs <= 200000); B = 500, lowered so that a batch holds at
 #               most 16 MiB (1 MiB: 16); the leader's RSS after each size; its heap profile at the end
@@ -161,6 +163,7 @@ mem_kb() { # mem_kb NODE FIELD (VmRSS, RssAnon)
 	awk -v k="$2:" '$1 == k {print $2}' "/proc/$(node_pid "$1")/status" 2>/dev/null || echo NA
 }
 disk_mb() { du -sm "$CDIR/$1" 2>/dev/null | cut -f1 || echo NA; }
+pid_jiffies() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; } # utime+stime
 node_jiffies() { # utime+stime of the running nodes
 	local i s=0 v
 	for i in 1 2 3; do
@@ -231,7 +234,7 @@ run_bench() {
 	timeout "$to" "$NATS" -s "$(url "$n")" --no-context "$@" --no-progress >"$lf" 2>&1 || rc=$?
 	read -r r p50 p99 < <(python3 "$TOOL" parse "$lf")
 	if [ $rc -ne 0 ] || [ "$r" = NA ]; then
-		echo "FAIL $p50 $p99 rc=$rc"
+		echo "FAIL $p50 $p99 rc=$rc$(grep -o 'nats: error: .*' "$lf" | tail -1 | sed 's/^nats: error:/:/')"
 	else
 		echo "$r $p50 $p99 ok"
 	fi
@@ -264,24 +267,27 @@ if [ -n "${DO[growth]:-}" ]; then
 	start_cluster growth
 	L=$LEADER
 	G="$OUT/growth.tsv"
-	printf 'chunk\tstream_msgs\tmsgs_per_s\tseconds\tleader\tleader_vmrss_kb\tleader_rssanon_kb\tleader_disk_mb\tnote\n' >"$G"
+	printf 'chunk\tstream_msgs\tmsgs_per_s\tseconds\tleader\tleader_vmrss_kb\tleader_rssanon_kb\tleader_disk_mb\tnote\tstart_epoch\tend_epoch\tleader_cpu_s\n' >"$G"
 	for ((c = 1; c <= CHUNKS; c++)); do
 		lf="$OUT/logs/growth.$c"
 		prof=""
 		if [ "$c" = 1 ] || [ "$c" = "$CHUNKS" ]; then prof="$OUT/profiles/growth-chunk$c.cpu.pb.gz"; prof_cpu "$L" "$PROF_S" "$prof"; fi
-		t0=$EPOCHREALTIME
+		t0=$EPOCHREALTIME j0=$(pid_jiffies "$(node_pid "$L")")
 		read -r r _ _ st < <(run_bench "$lf" $((60 + CHUNK / 2000)) "$L" bench js pub async "$SUBJ" --create --replicas 3 \
 			--maxbytes 1TB --batch 500 --msgs "$CHUNK")
-		secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
+		t1=$EPOCHREALTIME j1=$(pid_jiffies "$(node_pid "$L")")
+		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
+		cpus=$(awk -v a="$j0" -v b="$j1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) / hz}')
 		[ -n "$prof" ] && wait_bg
 		l1=$(raft_leader)
 		read -r msgs _ < <(stream_msgs "$([ "$l1" = - ] && echo "$L" || echo "$l1")" "$STREAM")
 		note=ok
 		[ "$r" = FAIL ] && { fail "growth chunk $c: nats bench $st" "$lf"; note="nats bench $st"; }
-		[ "$msgs" != $((c * CHUNK)) ] && note="stream holds $msgs, expected $((c * CHUNK))" && log "growth: $note"
-		[ "$l1" != "$L" ] && note="leader moved $L -> $l1" && log "growth: $note"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$msgs" "$r" "$secs" "$l1" "$(mem_kb "$l1" VmRSS)" \
-			"$(mem_kb "$l1" RssAnon)" "$(disk_mb "$l1")" "$note" >>"$G"
+		addnote() { if [ "$note" = ok ]; then note=$1; else note+="; $1"; fi; log "growth: $1"; }
+		[ "$msgs" != $((c * CHUNK)) ] && addnote "stream holds $msgs, expected $((c * CHUNK))"
+		[ "$l1" != "$L" ] && addnote "leader moved $L -> $l1"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$msgs" "$r" "$secs" "$l1" "$(mem_kb "$l1" VmRSS)" \
+			"$(mem_kb "$l1" RssAnon)" "$(disk_mb "$l1")" "$note" "$t0" "$t1" "$cpus" >>"$G"
 		log "growth chunk $c/$CHUNKS: $r msgs/s, stream $msgs msgs, leader $l1 RSS $(mem_kb "$l1" VmRSS) kB, disk $(disk_mb "$l1") MB"
 		L=$l1
 		[ "$L" = - ] && { fail "growth: no Raft leader after chunk $c" "$lf"; break; }
@@ -301,7 +307,7 @@ if [ -n "${DO[publishers]:-}" ]; then
 		for c in "${CLIENTS[@]}"; do
 			L=$(raft_leader)
 			lf="$OUT/logs/publishers.$c.$run"
-			read -r r p50 p99 st < <(run_bench "$lf" $((60 + PUBN / 1000)) "$L" bench js pub async "$SUBJ" --create --purge \
+			read -r r p50 p99 st < <(run_bench "$lf" $((60 + PUBN / 1000)) "$L" --timeout 30s bench js pub async "$SUBJ" --create --purge \
 				--replicas 3 --maxbytes 1TB --batch 500 --clients "$c" --msgs "$PUBN")
 			l1=$(raft_leader) note=ok
 			[ "$r" = FAIL ] && { fail "publishers $c clients run $run: nats bench $st" "$lf"; note="nats bench $st"; }
@@ -406,7 +412,7 @@ if [ -n "${DO[sustained]:-}" ]; then
 	sleep 1
 	timeout $((DUR + 180)) "$NATS" -s "$(url "$L")" --no-context bench js pub async "$SUBJ" --batch 500 --throughput "$RATE" \
 		--duration "${DUR}s" --no-progress >"$OUT/logs/sustained.pub" 2>&1 &
-	PPID_=$!
+	PPID_=$! PT0=$EPOCHREALTIME
 	BG_PIDS+=("$PPID_")
 	ts=$SECONDS next=$SECONDS
 	heap1=""
@@ -425,6 +431,7 @@ if [ -n "${DO[sustained]:-}" ]; then
 	done
 	prc=0
 	wait "$PPID_" || prc=$?
+	PSECS=$(awk -v a="$PT0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b - a}')
 	prof_heap "$(raft_leader)" "$OUT/profiles/sustained-end.heap.pb.gz"
 	# a failed publisher never sends the rest, so the consumer would wait for its timeout
 	[ $prc -eq 0 ] || stop_pids "$CPID"
@@ -441,6 +448,7 @@ if [ -n "${DO[sustained]:-}" ]; then
 	[ $crc -eq 0 ] || status="${status#ok}${status:+; }the consumer exited $crc"
 	status=${status#; }
 	printf 'status\t%s\n' "$status" >"$OUT/sustained.meta"
+	printf 'pub_secs\t%s\n' "$PSECS" >>"$OUT/sustained.meta"
 	printf 'rate\t%s\npeak\t%s\npeak_src\t%s\nminutes\t%s\ntotal\t%s\npub_rate\t%s\nconsume_rate\t%s\nbacklog_end\t%s\nlast_seq\t%s\n' \
 		"$RATE" "$PEAK" "$PEAK_SRC" "$MINUTES" "$TOTAL" "$PUBR" "$CONR" "$backlog" "$last" >>"$OUT/sustained.meta"
 	log "sustained: published $last at $PUBR msgs/s, consumed at $CONR msgs/s, backlog at the end $backlog"
@@ -470,6 +478,11 @@ if [ -n "$WRITE" ]; then IMG=$IMGDIR; mkdir -p "$IMG"; else IMG=$OUT/img; fi
 BODY=$(python3 "$SCALE" report "$OUT" "$IMG" "$IMGREL" "$HERE/bench/plot.py")
 GS=""
 for g in growth publishers sizes idle sustained; do [ -n "${GSECS[$g]:-}" ] && GS+="$g ${GSECS[$g]} s, "; done
+FAILED=""
+if [ ${#FAILS[@]} -gt 0 ]; then
+	FAILED=$'\n\nFailed runs (not counted; the nats bench output is in failures.txt with -o):\n'
+	for f in "${FAILS[@]}"; do FAILED+=$'\n'"- $f"; done
+fi
 BUSY=""
 if [ "$PCT_OTHER" -ge 15 ] || [ "$PCT_STEAL" -ge 15 ]; then
 	BUSY=$'\n\n'"**The machine was busy**: other processes used $PCT_OTHER% of its CPU time during the run (steal $PCT_STEAL%), so the absolute numbers are rough; the shapes of the curves are what to read."
@@ -486,7 +499,7 @@ messages unless noted. Flotilla only: nats-server is compared in the sections ab
 node process's \`VmRSS\` from \`/proc/PID/status\`; *anon* is its \`RssAnon\` (heap, stacks), the
 rest is file pages (BoltDB's memory map and the binary).
 
-$BODY$BUSY
+$BODY$FAILED$BUSY
 
 Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk, Linux $(uname -r), $(go env GOVERSION 2>/dev/null || true); load average $LOAD0 before, $LOAD1 after. Share of the machine's CPU time during the run: this benchmark (nodes and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. The three nodes and the load generator share the CPUs and the disk.
 Tools: \`nats\` CLI $NV, $FV.
@@ -498,7 +511,7 @@ FLOTILLA_BIN=BINARY scripts/cluster.sh start -n 3 -p BASE -d TMP/GROUP       # l
 # growth: $CHUNKS chunks into one stream, no purge in between
 nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --replicas 3 --maxbytes 1TB --batch 500 --msgs $CHUNK --no-progress
 # publishers: C = ${CLIENTS[*]}
-nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --maxbytes 1TB --batch 500 --clients C --msgs $PUBN --no-progress
+nats -s nats://127.0.0.1:PORT --no-context --timeout 30s bench js pub async $SUBJ --create --purge --replicas 3 --maxbytes 1TB --batch 500 --clients C --msgs $PUBN --no-progress
 # sizes: S = ${SIZES[*]}; M = $((SZBYTES >> 20)) MiB / S within [$SZMIN, $SZMAX]; B = min(500, 16 MiB / S)
 nats -s nats://127.0.0.1:PORT --no-context --timeout 30s bench js pub async $SUBJ --create --purge --replicas 3 --maxbytes 1TB --size S --batch B --msgs M --no-progress
 # idle: $CONNS connections in steps of $((CONNS / 10)), memory of the node after each step

@@ -176,7 +176,7 @@ def main(argv):
     for v, lab in hlines:
         e.append(f'<line x1="{ML}" y1="{py(v):.1f}" x2="{ML + pw}" y2="{py(v):.1f}" stroke="#555" stroke-dasharray="6 4"/>')
         if lab:
-            e.append(f'<text x="{ML + pw - 4}" y="{py(v) - 5:.1f}" text-anchor="end" fill="#555">{escape(lab)}</text>')
+            e.append(f'<text x="{ML + 6}" y="{py(v) - 5:.1f}" text-anchor="start" fill="#555">{escape(lab)}</text>')
     # series
     half = len(names) // 2 if pair and len(names) % 2 == 0 else None
     for j, name in enumerate(names):

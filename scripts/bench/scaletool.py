@@ -15,12 +15,14 @@ Usage:
       Rows whose note is not "ok" are shown but not counted in the medians.
 """
 import csv
+import json
 import os
 import statistics
 import subprocess
 import sys
 
 GROWTH_TARGET = 0.8
+PROF_NOTE = "seconds of the chunk"
 IDLE_LIMIT = 64 * 1024
 SIZE_ANON_LIMIT = 1 << 30
 SUST_RSS_LIMIT = 1.2
@@ -107,6 +109,33 @@ class Plotter:
         return f"![{title}]({self.imgrel}/scale-{name}.svg)\n"
 
 
+def snapshot_windows(out, group):
+    """[(node, start, end)] of the Raft snapshots in the group's node logs (epoch seconds)."""
+    from datetime import datetime
+
+    res = []
+    for i in (1, 2, 3):
+        path = os.path.join(out, "logs", f"{group}.n{i}.log")
+        if not os.path.exists(path):
+            continue
+        start = None
+        for line in open(path, errors="replace"):
+            if "snapshot" not in line:
+                continue
+            try:
+                d = json.loads(line)
+                ts = datetime.fromisoformat(str(d.get("ts", "")).replace("Z", "+00:00")).timestamp()
+            except (ValueError, TypeError):
+                continue
+            msg = str(d.get("msg", ""))
+            if msg.startswith("starting snapshot"):
+                start = ts
+            elif msg.startswith("snapshot complete") and start is not None:
+                res.append((f"n{i}", start, ts))
+                start = None
+    return res
+
+
 def growth(out, pl, summary):
     rs = rows(os.path.join(out, "growth.tsv"))
     if not rs:
@@ -133,26 +162,66 @@ def growth(out, pl, summary):
     lines.append(pl.chart("growth-memory", "Leader memory and disk as the stream grows", "messages in the stream (millions)", "MiB / GiB",
                           ["x", "VmRSS (MiB)", "RssAnon (MiB)", "data dir (GiB)"], [(a, b, c, None) for a, b, c, _ in mem], ["--ymin0"]))
     lines.append("")
-    lines.append("| chunk | messages in the stream after it | msgs/s | / chunk 1 | seconds | leader | leader RSS MiB (anon) | leader data dir MB | note |")
-    lines.append("|--:|--:|--:|--:|--:|---|--:|--:|---|")
+    snaps = snapshot_windows(out, "growth")
+    has_win = any(num(r.get("start_epoch")) is not None for r in rs)
+    lines.append("*Leader CPU* is the leader process's CPU time during the chunk per message stored in it; *Raft snapshots* lists "
+                 "the snapshots any node was taking during the chunk (from the node logs: `starting snapshot` to "
+                 "`snapshot complete`, seconds within the chunk).\n")
+    lines.append("| chunk | messages in the stream after it | msgs/s | / chunk 1 | seconds | leader CPU µs/msg | Raft snapshots | leader RSS MiB (anon) | leader data dir MB | note |")
+    lines.append("|--:|--:|--:|--:|--:|--:|---|--:|--:|---|")
+    slow, with_snap = [], []
+    prev_msgs = 0
     for r in rs:
         v = num(r["msgs_per_s"])
         rel = f"{v / first:.2f}" if first and v and counted(r) else "-"
+        a, b = num(r.get("start_epoch")), num(r.get("end_epoch"))
+        ov = []
+        if a is not None and b is not None:
+            for n, s0, s1 in snaps:
+                o = min(b, s1) - max(a, s0)
+                if o > 0:
+                    ov.append(f"{n} {o:.0f} s")
+        cpu = num(r.get("leader_cpu_s"))
+        now = num(r["stream_msgs"])
+        moved = now - prev_msgs if now is not None and prev_msgs is not None else None
+        prev_msgs = now
+        per = cpu / moved * 1e6 if cpu is not None and moved else None
+        if first and v and v < GROWTH_TARGET * first:
+            slow.append(r["chunk"])
+            if ov:
+                with_snap.append(r["chunk"])
         lines.append(
-            f"| {r['chunk']} | {fmt(num(r['stream_msgs']))} | {fmt(v)} | {rel} | {r['seconds']} | {r['leader']} | "
+            f"| {r['chunk']} | {fmt(num(r['stream_msgs']))} | {fmt(v)} | {rel} | {r['seconds']} | {fmt(per, 1)} | {', '.join(ov) or '-'} | "
             f"{fmt(mib(r['leader_vmrss_kb']))} ({fmt(mib(r['leader_rssanon_kb']))}) | {fmt(num(r['leader_disk_mb']))} | {r['note']} |"
         )
+    if slow:
+        lines.append("")
+        lines.append(f"Chunks below 80% of the first: {', '.join(slow)}"
+                     + (f"; of these, a Raft snapshot was running during {', '.join(with_snap) or 'none'}." if has_win else "."))
     if ratio is None:
-        verdict = "growth: no ratio (the first or the last chunk did not count)"
+        verdict = "growth: no ratio of the last chunk to the first"
+        bad = [r for r in (rs[0], rs[-1]) if not counted(r)]
+        if bad:
+            verdict += "; " + "; ".join(f"chunk {r['chunk']} **failed**: {r['note']}" for r in bad)
+        good = [r for r in rs if counted(r)]
+        if first and len(good) > 1:
+            lc = good[-1]
+            verdict += (f"; the last chunk that completed (chunk {lc['chunk']}, {fmt(num(lc['stream_msgs']))} messages) "
+                        f"ran at {num(lc['msgs_per_s']) / first:.2f}x the first")
     else:
         ok = ratio >= GROWTH_TARGET
         verdict = (f"growth to {fmt(size_m[-1])} messages: the last chunk ran at **{ratio:.2f}x** the first "
                    f"({fmt(last)} vs {fmt(first)} msgs/s): target >= {GROWTH_TARGET} **{'met' if ok else 'missed'}**")
+        if slow:
+            verdict += f"; chunks below 0.8x: {', '.join(slow)}"
+            if has_win:
+                verdict += f" (a Raft snapshot ran during {', '.join(with_snap) or 'none'} of them)"
     summary.append(verdict)
-    if ratio is not None and ratio < GROWTH_TARGET:
+    if ratio is None or ratio < GROWTH_TARGET:
         for r in (rs[0], rs[-1]):
             p = os.path.join(out, "profiles", f"growth-chunk{r['chunk']}.cpu.pb.gz")
-            lines.append(details(f"CPU profile of the leader during chunk {r['chunk']} (top 12)", pprof_top(p, 12)))
+            lines.append(details(f"CPU profile of the leader during chunk {r['chunk']} (first {PROF_NOTE}, top 15 by cumulative time)",
+                                 pprof_top(p, 15, ["-cum"])))
     return "\n".join(lines) + "\n"
 
 
@@ -165,16 +234,20 @@ def publishers(out, pl, summary):
         by.setdefault(int(r["clients"]), []).append(r)
     lines = ["### Publishers: 1 to 256 clients\n"]
     lines.append("`js pub async --batch 500` into a fresh stream (purged before each run), the messages shared by the "
-                 "clients; total msgs/s of all clients (nats bench's aggregated rate).\n")
+                 "clients; total msgs/s of all clients (nats bench's aggregated rate) and the latencies nats bench "
+                 "reports (with up to 500 unacknowledged messages per client, they grow with the number of clients).\n")
     data = []
-    tbl = ["| clients | median msgs/s | min - max | runs | per client |", "|--:|--:|--:|--:|--:|"]
+    tbl = ["| clients | median msgs/s | min - max | runs | per client | latency p50 / p99 ms (medians) |", "|--:|--:|--:|--:|--:|--:|"]
     best = None
     for c in sorted(by):
         xs = [num(r["msgs_per_s"]) for r in by[c] if counted(r)]
         m = med(xs)
         nf = len(by[c]) - len(xs)
         data.append((c, m))
-        tbl.append(f"| {c} | {fmt(m)} | {fmt(min(xs)) + ' - ' + fmt(max(xs)) if xs else '-'} | {len(xs)}{f' (+{nf} not counted)' if nf else ''} | {fmt(m / c if m else None)} |")
+        p50 = med([num(r["p50_us"]) for r in by[c] if counted(r)])
+        p99 = med([num(r["p99_us"]) for r in by[c] if counted(r)])
+        lat = f"{fmt(p50 / 1000 if p50 else None, 1)} / {fmt(p99 / 1000 if p99 else None, 1)}"
+        tbl.append(f"| {c} | {fmt(m)} | {fmt(min(xs)) + ' - ' + fmt(max(xs)) if xs else '-'} | {len(xs)}{f' (+{nf} not counted)' if nf else ''} | {fmt(m / c if m else None)} | {lat} |")
         if m and (best is None or m > best[1]):
             best = (c, m)
     lines.append(pl.chart("publishers", "Publish rate by number of publishers", "clients (log scale)", "msgs/s (all clients)", ["clients", "js pub async --batch 500"], data, ["--logx", "--ymin0"]))
@@ -196,10 +269,11 @@ def sizes(out, pl, summary):
     lines = ["### Message sizes: 16 B to 1 MiB\n"]
     lines.append("`js pub async`, one client, a fresh (purged) stream per run. Each run moves a bounded number of bytes; "
                  "the batch (messages in flight before nats bench waits for their acks) is 500, lowered for large "
-                 "messages so that a batch holds at most 16 MiB. MiB/s counts payload bytes. *Leader RSS after* is the "
-                 "largest of the runs, read right after each run.\n")
+                 "messages so that a batch holds at most 16 MiB. MiB/s counts payload bytes. *Leader RSS after run 1* is "
+                 "read right after the first run of each size; the sizes ran from small to large on one cluster, so it "
+                 "includes what earlier sizes left behind.\n")
     d1, d2 = [], []
-    tbl = ["| size | msgs per run | batch | median msgs/s | min - max | median MiB/s | runs | leader RSS after, MiB (anon) |",
+    tbl = ["| size | msgs per run | batch | median msgs/s | min - max | median MiB/s | runs | leader RSS after run 1, MiB (anon) |",
            "|--:|--:|--:|--:|--:|--:|--:|--:|"]
     anon_max = 0
     for s in sorted(by):
@@ -207,9 +281,9 @@ def sizes(out, pl, summary):
         ms = [num(r["mib_per_s"]) for r in by[s] if counted(r)]
         m, mm = med(xs), med(ms)
         nf = len(by[s]) - len(xs)
-        rss = max((mib(r["leader_vmrss_kb"]) or 0) for r in by[s])
-        anon = max((mib(r["leader_rssanon_kb"]) or 0) for r in by[s])
-        anon_max = max(anon_max, anon)
+        rss = mib(by[s][0]["leader_vmrss_kb"])
+        anon = mib(by[s][0]["leader_rssanon_kb"])
+        anon_max = max([anon_max] + [(mib(r["leader_rssanon_kb"]) or 0) for r in by[s]])
         d1.append((s, m))
         d2.append((s, mm))
         tbl.append(f"| {size_label(s)} | {fmt(num(by[s][0]['msgs']))} | {by[s][0]['batch']} | {fmt(m)} | "
@@ -294,6 +368,10 @@ def sustained(out, pl, summary):
             meta[k] = v
     except OSError:
         pass
+    # only the samples taken while the publisher ran (the last one may come after it finished)
+    # (a sample that saw every message published was taken after the publisher finished)
+    ps, total = num(meta.get("pub_secs")), num(meta.get("total"))
+    rs = [r for r in rs if (not ps or num(r["t_s"]) <= ps - 1) and not (total and (num(r["published"]) or 0) >= total)] or rs
     mins = int(meta.get("minutes", "1"))
     lines = ["### Sustained publish + consume\n"]
     lines.append(
@@ -350,13 +428,33 @@ def sustained(out, pl, summary):
         p50a = med([num(r["probe_p50_us"]) for r in first])
         p50b = med([num(r["probe_p50_us"]) for r in last])
         lr = p99b / p99a if p99a and p99b else None
-        flat = worst <= SUST_RSS_LIMIT and (lr is None or lr <= SUST_P99_LIMIT)
+        # growth = the last minute above 1.2x the first *and* above every earlier minute (a trend, not a bump)
+        def minute_means(key):
+            out_ = {}
+            for r in rs:
+                v = num(r[key])
+                if v is not None:
+                    out_.setdefault(int(num(r["t_s"]) // 60), []).append(v)
+            return [statistics.mean(v) for _, v in sorted(out_.items())]
+
+        grows = []
+        for i in (1, 2, 3):
+            ms = minute_means(f"n{i}_vmrss_kb")
+            if len(ms) >= 2 and ms[-1] > SUST_RSS_LIMIT * ms[0] and ms[-1] > max(ms[:-1]):
+                grows.append(f"n{i}")
+        p99m = []
+        for m in sorted({int(num(r["t_s"]) // 60) for r in rs}):
+            p99m.append(med([num(r["probe_p99_us"]) for r in rs if int(num(r["t_s"]) // 60) == m]))
+        p99m = [x for x in p99m if x is not None]
+        lat_grows = len(p99m) >= 2 and p99m[-1] > SUST_P99_LIMIT * p99m[0] and p99m[-1] > max(p99m[:-1])
+        flat = not grows and not lat_grows
         status = meta.get("status", "ok")
         summary.append(
             f"sustained {mins} min at {fmt(num(meta.get('rate')))} msgs/s (achieved {fmt(num(meta.get('pub_rate')))}): RSS first -> last minute {', '.join(parts)} "
             f"(largest growth {worst:.2f}x); probe p50 {fmt(p50a / 1000 if p50a else None, 2)} -> {fmt(p50b / 1000 if p50b else None, 2)} ms, "
             f"p99 {fmt(p99a / 1000 if p99a else None, 2)} -> {fmt(p99b / 1000 if p99b else None, 2)} ms: "
-            f"**{'flat' if flat else 'not flat'}** (limits: RSS <= {SUST_RSS_LIMIT}x, p99 <= {SUST_P99_LIMIT}x)"
+            f"**{'no growth' if flat else 'growing: ' + ', '.join(grows + (['p99'] if lat_grows else []))}** (growth = the last minute "
+            f"above {SUST_RSS_LIMIT}x (RSS) / {SUST_P99_LIMIT}x (p99) of the first and above every minute before it)"
             + ("" if status == "ok" else f"; **the run failed: {status}**"))
         if not flat:
             for n, f in (("after the first minute", "sustained-1min"), ("at the end", "sustained-end")):
