@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 
 	bolt "go.etcd.io/bbolt"
@@ -95,14 +96,17 @@ func (b *Bucket) Cursor() *Cursor {
 // Cursor iterates a bucket's keys in byte order. Every method returns a nil
 // key when there is no such entry. Keys and values are valid only inside
 // the transaction.
-type Cursor struct{ c *bolt.Cursor }
+type Cursor struct {
+	c  *bolt.Cursor
+	at []byte // the key the cursor is on, for Prev (nil: none)
+}
 
 // First moves to the first key.
 func (c *Cursor) First() (key, value []byte) {
 	if c.c == nil {
 		return nil, nil
 	}
-	return c.c.First()
+	return c.on(c.c.First())
 }
 
 // Last moves to the last key.
@@ -110,7 +114,7 @@ func (c *Cursor) Last() (key, value []byte) {
 	if c.c == nil {
 		return nil, nil
 	}
-	return c.c.Last()
+	return c.on(c.c.Last())
 }
 
 // Seek moves to the first key at or after seek.
@@ -118,7 +122,7 @@ func (c *Cursor) Seek(seek []byte) (key, value []byte) {
 	if c.c == nil {
 		return nil, nil
 	}
-	return c.c.Seek(seek)
+	return c.on(c.c.Seek(seek))
 }
 
 // Next moves to the next key.
@@ -126,15 +130,47 @@ func (c *Cursor) Next() (key, value []byte) {
 	if c.c == nil {
 		return nil, nil
 	}
-	return c.c.Next()
+	return c.on(c.c.Next())
 }
 
 // Prev moves to the previous key.
+//
+// bbolt's own Prev (v1.4.3) returns nil, as at the start of the bucket,
+// when the leaf before the cursor's was emptied by deletes earlier in the
+// same write transaction (its Next and Last step over such leaves; Prev
+// does not). A stream's subject chain walks back with Prev after a work
+// queue's out-of-order acks had emptied leaves, missed the predecessor and
+// stopped every replica's apply as corrupt. So a nil from bbolt is checked
+// against First, and if a key before the cursor's exists, Prev goes on past
+// the empty leaves.
 func (c *Cursor) Prev() (key, value []byte) {
 	if c.c == nil {
 		return nil, nil
 	}
-	return c.c.Prev()
+	at := c.at
+	k, v := c.c.Prev()
+	if k != nil || at == nil {
+		return c.on(k, v)
+	}
+	if first, _ := c.c.First(); first == nil || bytes.Compare(first, at) >= 0 {
+		return c.on(nil, nil) // truly at the start (bbolt leaves the cursor on the first key)
+	}
+	c.c.Seek(at)
+	for range maxEmptyLeaves {
+		if k, v = c.c.Prev(); k != nil {
+			return c.on(k, v)
+		}
+	}
+	return c.on(nil, nil)
+}
+
+// maxEmptyLeaves bounds Prev's walk past emptied leaves (each step passes
+// at least one), as a guard against a loop should bbolt change.
+const maxEmptyLeaves = 1 << 24
+
+func (c *Cursor) on(key, value []byte) ([]byte, []byte) {
+	c.at = key
+	return key, value
 }
 
 // Delete removes the entry under the cursor. Reposition the cursor before

@@ -133,3 +133,54 @@ func TestBucket_AbsentAndDeleted(t *testing.T) {
 		return nil
 	})
 }
+
+// Prev must step over leaves emptied earlier in the same write
+// transaction. bbolt's own Prev returns nil there, as at the start of the
+// bucket, which made a work queue's subject-chain walk miss its
+// predecessor and stop the apply as corrupt.
+func TestBucket_PrevOverLeavesEmptiedInTheTransaction(t *testing.T) {
+	t.Parallel()
+	s := mustOpen(t, filepath.Join(t.TempDir(), "state.db"))
+	const n = 20000 // many leaves
+	if err := s.Update(func(tx *Tx) error {
+		b, err := tx.CreateBucket([]byte("chain"))
+		if err != nil {
+			return err
+		}
+		for i := uint64(1); i <= n; i++ {
+			if err := b.Put(key(i), []byte("v")); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx *Tx) error {
+		b := tx.Bucket([]byte("chain"))
+		// Empty whole leaves between 100 and 15000, then walk back over them.
+		for i := uint64(101); i < 15000; i++ {
+			if err := b.Delete(key(i)); err != nil {
+				return err
+			}
+		}
+		c := b.Cursor()
+		c.Seek(key(15000))
+		k, _ := c.Prev()
+		if k == nil || binary.BigEndian.Uint64(k) != 100 {
+			t.Errorf("Prev from 15000 over the emptied leaves: %v, want 100", k)
+		}
+		// And the real start still ends a walk.
+		c.First()
+		if k, _ := c.Prev(); k != nil {
+			t.Errorf("Prev from the first key: %v, want none", k)
+		}
+		c.Seek(key(2))
+		if k, _ := c.Prev(); k == nil || binary.BigEndian.Uint64(k) != 1 {
+			t.Errorf("Prev from 2: %v, want 1", k)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
