@@ -20,7 +20,7 @@
 #             "publishers"; without that group, half of one 1-client run measured first)
 #   -q        quick smoke (not for numbers): 1 run, growth 5 x 20000, 25600 msgs per publisher
 #             point, 16 MiB per size point, 1000 idle connections, 1 minute sustained
-#   -w        also write the charts to docs/img/scale-*.svg and rewrite the section of
+#   -w        also write the charts to docs/img/scale-*.svg and rewrite the section (the groups that ran) of
 #             docs/benchmarks.md between <!-- scale-bench:start --> and <!-- scale-bench:end -->
 #   -o DIR    keep the results (*.tsv), nats bench outputs, Go profiles, charts and node logs in DIR
 # Groups (stream "benchstream", subject bench.js, R3, file storage, 128 B messages unless noted):
