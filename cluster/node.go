@@ -137,10 +137,7 @@ func (n *Node) start() error {
 	n.hasState.Store(hasState)
 	// The leader reads recent entries back for every AppendEntries it
 	// sends; the cache serves them from memory instead of the log file.
-	logs, err := raft.NewLogCache(logCacheEntries, n.store)
-	if err != nil {
-		return fmt.Errorf("raft log cache: %w", err)
-	}
+	logs := newLogCache(n.store, logCacheEntries, logCacheBytes)
 	n.raft, err = raft.NewRaft(n.raftConfig(), &fsmAdapter{sm: n.sm, applied: n.applied.Store}, logs, n.store, snaps, n.trans)
 	if err == nil {
 		// Peers' frames (forwarded requests) are served from the moment
@@ -183,10 +180,6 @@ func (n *Node) start() error {
 }
 
 // raftConfig maps Config onto hashicorp/raft's.
-// logCacheEntries is how many of the newest Raft entries stay in memory
-// for replication (raft.LogCache).
-const logCacheEntries = 1024
-
 func (n *Node) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
