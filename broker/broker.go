@@ -73,7 +73,7 @@ func (b *Broker) Publish(m *Message) int {
 // publishCore routes m to subscriptions only (no stream capture): client
 // publishes after capture, and system messages (API responses, PubAcks).
 func (b *Broker) publishCore(m *Message) int {
-	lr := b.subs.Match(m.deliverTo())
+	lr := b.subs.match(m.deliverTo(), !m.Once)
 	if mesh, peers := b.routes(); len(peers) > 0 {
 		return b.publishRouted(mesh, peers, lr, m)
 	}

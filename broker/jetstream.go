@@ -131,12 +131,14 @@ func (js *JetStream) Shutdown() {
 }
 
 // respond publishes a system message (API response, PubAck) to a reply
-// subject through core routing; it is never captured by a stream.
+// subject through core routing; it is never captured by a stream. Each
+// reply subject belongs to one request (clients answer every publish or
+// request on its own inbox token), so its match is not cached.
 func (js *JetStream) respond(reply string, body []byte) {
 	if reply == "" {
 		return
 	}
-	js.b.publishCore(&Message{Subject: []byte(reply), Payload: body})
+	js.b.publishCore(&Message{Subject: []byte(reply), Payload: body, Once: true})
 }
 
 // waitApplied gives read-your-writes on this node: after the leader

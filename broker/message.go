@@ -31,6 +31,11 @@ type Message struct {
 	// Publisher, when set, lets a subscriber whose buffer is filling up
 	// slow the publisher down briefly (see Backpressure).
 	Publisher Backpressure
+	// Once marks a subject that receives this one message only (a PubAck
+	// to its publish's own reply inbox): its match is not looked up in or
+	// added to the sublists' caches, where it would only evict results
+	// that are asked for again.
+	Once bool
 }
 
 // deliverTo is the subject subscriptions are matched against.

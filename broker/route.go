@@ -549,7 +549,7 @@ func (b *Broker) publishRouted(mesh Mesh, peers []*remotePeer, lr *MatchResult, 
 		if index == nil {
 			continue
 		}
-		r := index.Match(m.deliverTo())
+		r := index.match(m.deliverTo(), !m.Once)
 		if len(r.Plain) == 0 && len(r.Queues) == 0 {
 			continue
 		}

@@ -154,6 +154,21 @@ func (s *Sublist) Count() int {
 // repeated subject is served from the cache with one map lookup and no
 // allocation. The result must not be modified (see MatchResult).
 func (s *Sublist) Match(subject []byte) *MatchResult {
+	return s.match(subject, true)
+}
+
+// MatchOnce is Match for a subject that is not expected again: it neither
+// looks in nor adds to the cache.
+func (s *Sublist) MatchOnce(subject []byte) *MatchResult {
+	return s.match(subject, false)
+}
+
+func (s *Sublist) match(subject []byte, cache bool) *MatchResult {
+	if !cache {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.matchTrie(subject)
+	}
 	// string(subject) as a map index does not allocate.
 	s.cmu.RLock()
 	r, ok := s.cache[string(subject)]

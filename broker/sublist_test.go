@@ -737,3 +737,23 @@ func BenchmarkSublist_MatchUniqueSubjects(b *testing.B) {
 		}
 	}
 }
+
+// MatchOnce gives Match's answer without touching the cache.
+func TestSublist_MatchOnce(t *testing.T) {
+	t.Parallel()
+	sl := NewSublist()
+	mustInsert(t, sl, newTestSub("_INBOX.c.*", "", "1"))
+	mustInsert(t, sl, newTestSub("_INBOX.>", "q", "2"))
+	for _, subject := range []string{"_INBOX.c.1", "_INBOX.d.1", "other"} {
+		if once, m := describe(t, sl.MatchOnce([]byte(subject))), describe(t, sl.Match([]byte(subject))); once != m {
+			t.Errorf("MatchOnce(%q) = %s, Match = %s", subject, once, m)
+		}
+	}
+	if n := sl.cacheLen(); n != 3 {
+		t.Fatalf("cacheLen = %d after three Match calls, want 3", n)
+	}
+	sl.MatchOnce([]byte("_INBOX.c.2"))
+	if n := sl.cacheLen(); n != 3 {
+		t.Fatalf("MatchOnce added to the cache (cacheLen = %d)", n)
+	}
+}
