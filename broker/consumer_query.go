@@ -156,7 +156,7 @@ func (r msgReader) countAfter(c *streamCounters, filters []string, seq uint64) u
 	if c.msgs == 0 || seq >= c.last {
 		return 0
 	}
-	if len(filters) == 0 && c.msgs == c.last-c.first+1 {
+	if len(filters) == 0 && c.dense() {
 		return c.last - max(seq, c.first-1)
 	}
 	if len(filters) == 1 && isLiteral(filters[0]) {

@@ -177,7 +177,7 @@ func (c *consumer) numPending(r msgReader, sc *streamCounters) uint64 {
 	}
 	np := &c.np
 	switch {
-	case len(filters) == 0 && sc.msgs == sc.last-sc.first+1:
+	case len(filters) == 0 && sc.dense():
 		// Unfiltered over a stream without holes: countAfter is O(1),
 		// cheaper than adjusting by counting the ranges (a cursor walk
 		// for every delivered message).

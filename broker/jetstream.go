@@ -160,22 +160,30 @@ func (js *JetStream) waitApplied(idx uint64) {
 // dedup window) with its clock, so every replica expires the same
 // messages at the same log position.
 func (js *JetStream) expireLoop() {
+	js.every(expireEvery, func() {
+		if !js.raft.IsLeader() || len(js.fsm.StreamNames("")) == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
+		defer cancel()
+		if _, err := js.raft.Apply(ctx, EncodeExpire(time.Now())); err != nil {
+			js.log.Debug("expire proposal failed", zap.Error(err))
+		}
+	})
+}
+
+// every runs fn each period until Stop (for the goroutines Start counts in
+// js.wg).
+func (js *JetStream) every(period time.Duration, fn func()) {
 	defer js.wg.Done()
-	t := time.NewTicker(expireEvery)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-js.stop:
 			return
 		case <-t.C:
+			fn()
 		}
-		if !js.raft.IsLeader() || len(js.fsm.StreamNames("")) == 0 {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), apiTimeout)
-		if _, err := js.raft.Apply(ctx, EncodeExpire(time.Now())); err != nil {
-			js.log.Debug("expire proposal failed", zap.Error(err))
-		}
-		cancel()
 	}
 }

@@ -120,18 +120,10 @@ func (js *JetStream) trackPull(reply string, body []byte, before, after string) 
 // pullTrackLoop answers the tracked pull requests of a leader that lost
 // leadership.
 func (js *JetStream) pullTrackLoop() {
-	defer js.wg.Done()
-	t := time.NewTicker(pullTrackEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-js.stop:
-			return
-		case <-t.C:
-		}
+	js.every(pullTrackEvery, func() {
 		leader, _ := js.raft.Leader()
 		for _, reply := range js.pulls.sweep(leader, time.Now()) {
 			js.sendStatus(reply, StatusConflict(StatusTextLeadershipChange, 0, 0, false))
 		}
-	}
+	})
 }

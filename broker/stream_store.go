@@ -112,6 +112,10 @@ type streamCounters struct {
 	lastMsgID           []byte
 }
 
+// dense reports whether the stream has no holes: every sequence from first
+// to last holds a message.
+func (c *streamCounters) dense() bool { return c.msgs == c.last-c.first+1 }
+
 func (c *streamCounters) encode(dst []byte) []byte {
 	dst = append(dst[:0], 0, 0, 0, 0, stateRecordVersion)
 	for _, v := range [...]uint64{c.first, c.last, uint64(c.firstTime), uint64(c.lastTime), c.msgs, c.bytes, c.subjects} {
