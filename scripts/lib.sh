@@ -10,8 +10,8 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 # tool NAME MODULE VERSION: path of a pinned Go tool, installed with
 # `go install` into $TOOLS_DIR when it is missing or of another version.
 tool() {
-	local name=$1 mod=$2 ver=$3 p="$TOOLS_DIR/$1"
-	if [ -x "$p" ] && go version -m "$p" 2>/dev/null | grep -q "[[:space:]]$ver[[:space:]]"; then
+	local mod=$2 ver=$3 p="$TOOLS_DIR/$1"
+	if [ -x "$p" ] && go version -m "$p" 2>/dev/null | grep -q "[[:space:]]${ver}[[:space:]]"; then
 		echo "$p"
 		return
 	fi
@@ -82,4 +82,28 @@ bench_finish() {
 		exit 1
 	fi
 	exit 0
+}
+
+# Go profiles of a Flotilla node while a benchmark run goes on (the -P options of the bench
+# scripts). prof_secs COUNT RATE: profile length in seconds for a run of COUNT messages at RATE
+# msgs/s (the median of the timed runs): the run's expected length + 2 s, within 3 - 30 s.
+prof_secs() {
+	awk -v n="$1" -v r="$2" 'BEGIN { s = (r + 0 > 0) ? int(n / r + 0.999) + 2 : 10; if (s < 3) s = 3; if (s > 30) s = 30; print s }'
+}
+# prof_start HTTP_BASE SECONDS FILE_BASE: in the background, a CPU profile and a delta allocation
+# profile of SECONDS from HTTP_BASE/debug/pprof into FILE_BASE.cpu.pb.gz and FILE_BASE.allocs.pb.gz
+# (their PIDs go to PROF_PIDS; prof_wait waits for them).
+PROF_PIDS=()
+prof_start() {
+	local kind
+	for kind in profile allocs; do
+		timeout $(($2 + 30)) curl -fsS -o "$3.${kind/profile/cpu}.pb.gz" "$1/debug/pprof/$kind?seconds=$2" 2>/dev/null &
+		PROF_PIDS+=($!)
+	done
+	sleep 0.2 # (both handlers have started their clocks before the load begins)
+}
+prof_wait() {
+	local p
+	for p in "${PROF_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PROF_PIDS=()
 }

@@ -8,8 +8,11 @@ Usage:
   benchtool.py field NAME < monitoring.json
       Prints a top-level numeric field (e.g. slow_consumers), or NA.
   benchtool.py table A_LABEL B_LABEL results.tsv
-      Markdown table: per scenario and metric, median/min/max msgs/s of target A and B and the
-      ratio of the medians A/B. Rows whose msgs_per_s is not a number count as failures, not zeros.
+      Markdown table: per message size, scenario and metric, median/min/max msgs/s (or, for
+      request/reply, also the P50 latency) of target A and B and the ratio of the medians A/B.
+      Rows whose msgs_per_s is not a number count as failures, not zeros.
+  benchtool.py median results.tsv TARGET SCENARIO SIZE ROLE
+      The median msgs/s of those rows (NA when none counted).
   benchtool.py splice FILE START_MARKER END_MARKER < section.md
       Replaces the text between the two marker lines of FILE with stdin (markers are kept);
       appends markers and section at the end when FILE has no markers yet.
@@ -25,9 +28,17 @@ SCENARIOS = OrderedDict(
         ("pubsub1", "1 pub -> 1 sub"),
         ("pubsub4", "4 pub -> 1 sub"),
         ("pubonly", "1 pub, no sub"),
+        ("reqrep", "request/reply"),
     ]
 )
-ROLES = OrderedDict([("pub", "publisher msgs/s"), ("sub", "subscriber msgs/s")])
+# role -> (metric, results column); "req" rows give two metrics
+METRICS = OrderedDict(
+    [
+        ("pub", [("publisher msgs/s", "msgs_per_s")]),
+        ("sub", [("subscriber msgs/s", "msgs_per_s")]),
+        ("req", [("requests/s (one at a time)", "msgs_per_s"), ("P50 latency us (lower is better)", "p50_us")]),
+    ]
+)
 
 
 def walk(x):
@@ -80,37 +91,58 @@ def fmt(x):
     return "-" if x is None else f"{x:,.0f}"
 
 
-def cmd_table(a, b, path):
-    rates, fails = {}, {}
+def load(path):
+    """{(target, scenario, size, role, column): [values]}, {(target, scenario, size, role): failed runs}, sizes"""
+    vals, fails, sizes = {}, {}, []
     with open(path, newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
-            key = (row["target"], row["scenario"], row["role"])
-            r = num(row["msgs_per_s"])
-            if r is None:
+            size = row.get("size") or "128B"
+            if size not in sizes:
+                sizes.append(size)
+            key = (row["target"], row["scenario"], size, row["role"])
+            if num(row["msgs_per_s"]) is None:
                 fails[key] = fails.get(key, 0) + 1
-            else:
-                rates.setdefault(key, []).append(r)
+                continue
+            for col in ("msgs_per_s", "p50_us"):
+                v = num(row.get(col))
+                if v is not None:
+                    vals.setdefault(key + (col,), []).append(v)
+    return vals, fails, sizes
 
-    def cell(t, s, r):
-        xs = rates.get((t, s, r), [])
-        n_fail = fails.get((t, s, r), 0)
+
+def cmd_median(path, target, scen, size, role):
+    vals, _, _ = load(path)
+    xs = vals.get((target, scen, size, role, "msgs_per_s"), [])
+    print(f"{statistics.median(xs):.0f}" if xs else "NA")
+    return 0
+
+
+def cmd_table(a, b, path):
+    vals, fails, sizes = load(path)
+
+    def cell(t, s, z, r, col):
+        xs = vals.get((t, s, z, r, col), [])
+        n_fail = fails.get((t, s, z, r), 0)
         med = statistics.median(xs) if xs else None
         span = f"{fmt(min(xs))} - {fmt(max(xs))}" if xs else "-"
         runs = f"{len(xs)}" + (f" (+{n_fail} failed)" if n_fail else "")
         return med, [fmt(med), span, runs]
 
-    hdr = ["scenario (128 B)", "metric", f"{a} median", f"{a} min - max", f"{a} runs",
+    hdr = ["scenario", "size", "metric", f"{a} median", f"{a} min - max", f"{a} runs",
            f"{b} median", f"{b} min - max", f"{b} runs", f"{a} / {b}"]
     print("| " + " | ".join(hdr) + " |")
-    print("|" + "|".join(["---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]) + "|")
-    for s, sname in SCENARIOS.items():
-        for r, rname in ROLES.items():
-            if not any(k[1] == s and k[2] == r for k in list(rates) + list(fails)):
-                continue
-            ma, ca = cell(a, s, r)
-            mb, cb = cell(b, s, r)
-            ratio = f"**{ma / mb:.2f}**" if ma and mb else "-"
-            print("| " + " | ".join([sname, rname] + ca + cb + [ratio]) + " |")
+    print("|" + "|".join(["---", "---", "---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]) + "|")
+    seen = {k[1:4] for k in vals} | {k[1:4] for k in fails}
+    for z in sizes:
+        for s, sname in SCENARIOS.items():
+            for r, metrics in METRICS.items():
+                if (s, z, r) not in seen:
+                    continue
+                for mname, col in metrics:
+                    ma, ca = cell(a, s, z, r, col)
+                    mb, cb = cell(b, s, z, r, col)
+                    ratio = f"**{ma / mb:.2f}**" if ma and mb else "-"
+                    print("| " + " | ".join([sname, z.replace("B", " B").replace("Ki B", " KiB"), mname] + ca + cb + [ratio]) + " |")
     return 0
 
 
@@ -146,6 +178,8 @@ def main(argv):
         return cmd_sub(argv[2])
     if len(argv) >= 3 and argv[1] == "field":
         return cmd_field(argv[2])
+    if len(argv) == 7 and argv[1] == "median":
+        return cmd_median(*argv[2:7])
     if len(argv) >= 5 and argv[1] == "table":
         return cmd_table(argv[2], argv[3], argv[4])
     if len(argv) >= 5 and argv[1] == "splice":
