@@ -156,6 +156,9 @@ func (f *FSM) Snapshot() (cluster.Snapshot, error) {
 	return s, nil
 }
 
+// Size implements cluster.StateMachine: a snapshot is the store file.
+func (f *FSM) Size() (int64, error) { return f.store.Size() }
+
 // Restore implements cluster.StateMachine by swapping in the snapshot file
 // and rebuilding the catalog from it.
 func (f *FSM) Restore(r io.Reader) error {

@@ -27,6 +27,7 @@ type Status struct {
 	CommitIndex        uint64         `json:"commit_index"`
 	AppliedIndex       uint64         `json:"applied_index"`
 	LastIndex          uint64         `json:"last_log_index"`
+	LastSnapshotIndex  uint64         `json:"last_snapshot_index"`
 	LastContactSeconds float64        `json:"last_contact_seconds"`
 	Servers            []ServerStatus `json:"raft_configuration"`
 	Members            []Member       `json:"members"`
@@ -47,17 +48,18 @@ func (n *Node) Status() Status {
 	u := func(k string) uint64 { v, _ := strconv.ParseUint(stats[k], 10, 64); return v }
 	leaderID, leaderAddr := n.Leader()
 	st := Status{
-		NodeID:       n.cfg.NodeID,
-		State:        n.raft.State().String(),
-		LeaderID:     leaderID,
-		LeaderAddr:   leaderAddr,
-		Term:         u("term"),
-		CommitIndex:  u("commit_index"),
-		AppliedIndex: n.raft.AppliedIndex(),
-		LastIndex:    u("last_log_index"),
-		Members:      n.members.list(),
-		PeerLinks:    n.peers.connectedIDs(),
-		Removed:      n.removed.Load(),
+		NodeID:            n.cfg.NodeID,
+		State:             n.raft.State().String(),
+		LeaderID:          leaderID,
+		LeaderAddr:        leaderAddr,
+		Term:              u("term"),
+		CommitIndex:       u("commit_index"),
+		AppliedIndex:      n.raft.AppliedIndex(),
+		LastIndex:         u("last_log_index"),
+		LastSnapshotIndex: u("last_snapshot_index"),
+		Members:           n.members.list(),
+		PeerLinks:         n.peers.connectedIDs(),
+		Removed:           n.removed.Load(),
 	}
 	if lc := n.raft.LastContact(); !lc.IsZero() && st.State != raft.Leader.String() {
 		st.LastContactSeconds = time.Since(lc).Seconds()

@@ -58,8 +58,17 @@ type Config struct {
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
 	CommitTimeout      time.Duration
-	SnapshotInterval   time.Duration
-	SnapshotThreshold  uint64
+	// Snapshots (snapshot_policy.go): every SnapshotInterval the node
+	// takes one if SnapshotThreshold entries were applied since the last
+	// AND the command bytes applied since reach SnapshotLogRatio times the
+	// state's size (0: the entry count alone decides).
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	SnapshotLogRatio  float64
+	// SnapshotSyncBytes paces the writing of a snapshot: every this many
+	// bytes it waits for them to reach the disk (DefaultSnapshotSyncBytes;
+	// 0 writes unpaced, leaving it all to the final fsync).
+	SnapshotSyncBytes int64
 	// TrailingLogs is how many entries stay in the log after a snapshot,
 	// so slightly lagging followers catch up from the log rather than a
 	// snapshot install (0 = raft's default, 10240).
@@ -106,8 +115,10 @@ func DefaultConfig() Config {
 		ElectionTimeout:    500 * time.Millisecond,
 		LeaderLeaseTimeout: 250 * time.Millisecond,
 		CommitTimeout:      50 * time.Millisecond,
-		SnapshotInterval:   2 * time.Minute,
+		SnapshotInterval:   10 * time.Second,
 		SnapshotThreshold:  8192,
+		SnapshotLogRatio:   1,
+		SnapshotSyncBytes:  DefaultSnapshotSyncBytes,
 		ReconcileInterval:  5 * time.Second,
 	}
 }
@@ -156,6 +167,12 @@ func (c Config) Validate() error {
 	}
 	if c.ForwardHoldTimeout <= 0 {
 		return &ConfigError{Field: "forward_hold_timeout", Value: c.ForwardHoldTimeout, Err: fmt.Errorf("must be positive")}
+	}
+	if c.SnapshotInterval <= 0 {
+		return &ConfigError{Field: "snapshot_interval", Value: c.SnapshotInterval, Err: fmt.Errorf("must be positive")}
+	}
+	if c.SnapshotLogRatio < 0 {
+		return &ConfigError{Field: "snapshot_log_ratio", Value: c.SnapshotLogRatio, Err: fmt.Errorf("must not be negative")}
 	}
 	switch c.RaftLogStore {
 	case LogStoreAuto, LogStoreSegments, LogStoreBoltDB:

@@ -3,8 +3,19 @@ package cluster
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // datasync flushes f's data and the metadata needed to read it back (its
 // size), which is what an append needs, without the inode times.
 func datasync(f *os.File) error { return syscall.Fdatasync(int(f.Fd())) }
+
+// writeOut writes f's dirty pages from offset off to its end to the disk
+// and waits for them, without the metadata commit an fdatasync forces:
+// snapshot pacing wants the data off the page cache, not durable (the
+// sink's final fsync does that).
+func writeOut(f *os.File, off int64) error {
+	return unix.SyncFileRange(int(f.Fd()), off, 0,
+		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+}

@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -28,6 +29,10 @@ type StateMachine interface {
 	Snapshot() (Snapshot, error)
 	// Restore replaces the whole state with a snapshot's contents.
 	Restore(r io.Reader) error
+	// Size is about what a Snapshot would write now, in bytes. The
+	// snapshot policy weighs it against the log written since the last
+	// snapshot (snapshot_policy.go).
+	Size() (int64, error)
 }
 
 // Snapshot is a point-in-time state that can be written out once.
@@ -41,6 +46,12 @@ type Snapshot interface {
 type fsmAdapter struct {
 	sm      StateMachine
 	applied func(index uint64)
+	// book counts the command bytes applied and learns of each snapshot
+	// written.
+	book *snapshotBook
+	// Touched only on raft's FSM goroutine, which runs ApplyBatch and
+	// Snapshot one at a time.
+	lastIndex uint64
 }
 
 var _ raft.BatchingFSM = (*fsmAdapter)(nil)
@@ -55,13 +66,16 @@ func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	entries := make([]Entry, 0, len(logs))
 	pos := make([]int, 0, len(logs))
+	var bytes uint64
 	for i, l := range logs {
 		if l.Type != raft.LogCommand {
 			continue
 		}
 		entries = append(entries, Entry{Index: l.Index, Term: l.Term, Data: l.Data})
 		pos = append(pos, i)
+		bytes += uint64(len(l.Data))
 	}
+	f.book.applied.Add(bytes)
 	if len(entries) > 0 {
 		out := f.sm.ApplyBatch(entries)
 		if len(out) != len(entries) {
@@ -71,18 +85,23 @@ func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
 			results[pos[i]] = r
 		}
 	}
-	if f.applied != nil && len(logs) > 0 {
-		f.applied(logs[len(logs)-1].Index)
+	if len(logs) > 0 {
+		f.lastIndex = logs[len(logs)-1].Index
+		if f.applied != nil {
+			f.applied(f.lastIndex)
+		}
 	}
 	return results
 }
 
+// Snapshot captures the state machine's view together with the index and
+// the applied byte count it corresponds to, for the snapshot policy.
 func (f *fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
 	s, err := f.sm.Snapshot()
 	if err != nil {
 		return nil, fmt.Errorf("snapshot state machine: %w", err)
 	}
-	return &snapshotAdapter{s: s}, nil
+	return &snapshotAdapter{s: s, book: f.book, index: f.lastIndex, applied: f.book.applied.Load()}, nil
 }
 
 func (f *fsmAdapter) Restore(rc io.ReadCloser) error {
@@ -94,17 +113,31 @@ func (f *fsmAdapter) Restore(rc io.ReadCloser) error {
 }
 
 // snapshotAdapter writes a Snapshot into raft's sink, cancelling the sink
-// on failure so a partial snapshot is never kept.
-type snapshotAdapter struct{ s Snapshot }
+// on failure so a partial snapshot is never kept. The write is paced
+// (openPacedSink) so that a big snapshot never stands between the Raft
+// log's fsyncs and the disk.
+type snapshotAdapter struct {
+	s       Snapshot
+	book    *snapshotBook
+	index   uint64 // last index applied when the state was captured
+	applied uint64 // snapshotBook.applied then
+}
 
 func (a *snapshotAdapter) Persist(sink raft.SnapshotSink) error {
-	if _, err := a.s.WriteTo(sink); err != nil {
+	start := time.Now()
+	w := a.book.pacedSink(sink)
+	n, err := a.s.WriteTo(w)
+	if cerr := w.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	if err := sink.Close(); err != nil {
 		return fmt.Errorf("close snapshot sink: %w", err)
 	}
+	a.book.persisted(a.index, a.applied, n, time.Since(start))
 	return nil
 }
 

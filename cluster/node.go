@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,6 +47,7 @@ type Node struct {
 	tombstones  map[string]time.Time // decommissioned ids the leader must not re-add
 
 	applied  atomic.Uint64
+	snapBook *snapshotBook
 	hasState atomic.Bool
 	removed  atomic.Bool
 	leaving  atomic.Bool
@@ -138,7 +140,12 @@ func (n *Node) start() error {
 	// The leader reads recent entries back for every AppendEntries it
 	// sends; the cache serves them from memory instead of the log file.
 	logs := newLogCache(n.store, logCacheEntries, logCacheBytes)
-	n.raft, err = raft.NewRaft(n.raftConfig(), &fsmAdapter{sm: n.sm, applied: n.applied.Store}, logs, n.store, snaps, n.trans)
+	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, m: n.m, log: n.log.Named("snapshot")}
+	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
+		n.snapBook.markIndex.Store(metas[0].Index) // newest first
+	}
+	fsm := &fsmAdapter{sm: n.sm, applied: n.applied.Store, book: n.snapBook}
+	n.raft, err = raft.NewRaft(n.raftConfig(), fsm, logs, n.store, snaps, n.trans)
 	if err == nil {
 		// Peers' frames (forwarded requests) are served from the moment
 		// the cluster port listens, which is before Raft exists: readers
@@ -169,7 +176,8 @@ func (n *Node) start() error {
 	n.log.Info("cluster node started", zap.String("cluster_addr", n.advAddr),
 		zap.String("gossip_addr", n.GossipAddr()), zap.Bool("has_state", hasState), zap.String("raft_log_store", kind))
 
-	n.wg.Add(5)
+	n.wg.Add(6)
+	go n.snapshotLoop()
 	go n.observeLeadership()
 	go n.membershipLoop()
 	go n.statsLoop()
@@ -201,10 +209,10 @@ func (n *Node) raftConfig() *raft.Config {
 	set(&rc.ElectionTimeout, n.cfg.ElectionTimeout)
 	set(&rc.LeaderLeaseTimeout, n.cfg.LeaderLeaseTimeout)
 	set(&rc.CommitTimeout, n.cfg.CommitTimeout)
-	set(&rc.SnapshotInterval, n.cfg.SnapshotInterval)
-	if n.cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = n.cfg.SnapshotThreshold
-	}
+	// Snapshots are triggered by the node (snapshotLoop), never by raft's
+	// entry count: its check runs rarely and can never fire.
+	rc.SnapshotInterval = time.Hour
+	rc.SnapshotThreshold = math.MaxUint64
 	if n.cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = n.cfg.TrailingLogs
 	}

@@ -22,6 +22,11 @@ type Cluster struct {
 	FramesDropped   prometheus.Counter
 	Forwarded       *prometheus.CounterVec // by result: ok, error, timeout
 	ApplyDuration   prometheus.Histogram
+	// Raft snapshots written by this node (cluster/snapshot_policy.go).
+	Snapshots             prometheus.Counter
+	SnapshotBytes         prometheus.Gauge
+	SnapshotSeconds       prometheus.Gauge
+	LogBytesSinceSnapshot prometheus.Gauge
 }
 
 // NewCluster registers the cluster collectors on reg.
@@ -42,6 +47,11 @@ func NewCluster(reg prometheus.Registerer) *Cluster {
 		FramesOut:       f("frame_writes_total", "Writes of queued node-to-node frames (each carries one or more frames)."),
 		FramesIn:        f("frames_in_total", "Node-to-node frames received."),
 		FramesDropped:   f("frames_dropped_total", "Node-to-node frames dropped because the peer was unreachable or its buffer was full."),
+		Snapshots:       f("snapshots_total", "Raft snapshots written by this node."),
+		SnapshotBytes:   g("snapshot_bytes", "Size of the last Raft snapshot written by this node."),
+		SnapshotSeconds: g("snapshot_seconds", "Time the last Raft snapshot took to write."),
+		LogBytesSinceSnapshot: g("log_bytes_since_snapshot",
+			"Command bytes applied since this node's last snapshot (since start when it has written none since)."),
 		Members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "cluster", Name: "members",
 			Help: "Gossip members by status (alive, suspect, dead, left).",

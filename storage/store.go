@@ -116,6 +116,17 @@ func (s *Store) LastApplied() (uint64, error) {
 	return idx, err
 }
 
+// Size is the size in bytes of the store as of its last commit: what a
+// Snapshot writes out.
+func (s *Store) Size() (int64, error) {
+	var n int64
+	err := s.View(func(tx *Tx) error {
+		n = tx.tx.Size()
+		return nil
+	})
+	return n, err
+}
+
 // Update runs fn in one write transaction, committed (and fsynced, unless
 // the store syncs lazily) when fn returns nil and rolled back otherwise.
 func (s *Store) Update(fn func(*Tx) error) error {

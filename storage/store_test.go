@@ -78,6 +78,10 @@ func TestStore_SnapshotRestore(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	size, err := src.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
 	snap, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +96,9 @@ func TestStore_SnapshotRestore(t *testing.T) {
 	snap.Release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+	if int64(buf.Len()) != size {
+		t.Fatalf("snapshot wrote %d bytes, Size said %d", buf.Len(), size)
 	}
 
 	dst := mustOpen(t, filepath.Join(t.TempDir(), "b.db"))

@@ -139,6 +139,12 @@ func (cfg serverConfig) validate() error {
 	if cfg.Cluster.ForwardHoldTimeout <= 0 {
 		return &fieldError{Field: configKey(flagForwardHoldTimeout), Value: cfg.Cluster.ForwardHoldTimeout, Err: fmt.Errorf("%w: must be positive", errOutOfRange)}
 	}
+	if cfg.Cluster.SnapshotLogRatio < 0 {
+		return &fieldError{Field: configKey(flagSnapshotLogRatio), Value: cfg.Cluster.SnapshotLogRatio, Err: fmt.Errorf("%w: must not be negative", errOutOfRange)}
+	}
+	if cfg.Cluster.SnapshotSyncBytes < 0 {
+		return &fieldError{Field: configKey(flagSnapshotSyncBytes), Value: cfg.Cluster.SnapshotSyncBytes, Err: fmt.Errorf("%w: must not be negative", errOutOfRange)}
+	}
 	switch cfg.Cluster.RaftLogStore {
 	case cluster.LogStoreAuto, cluster.LogStoreSegments, cluster.LogStoreBoltDB:
 	default:
@@ -272,6 +278,8 @@ func (r *resolver) resolve() serverConfig {
 	cl.ReapAfter = r.duration(flagReapAfter)
 	cl.ForwardHoldTimeout = r.duration(flagForwardHoldTimeout)
 	cl.RaftLogStore = r.str(flagRaftLogStore)
+	cl.SnapshotLogRatio = r.float(flagSnapshotLogRatio)
+	cl.SnapshotSyncBytes = int64(r.byteSize(flagSnapshotSyncBytes))
 	return serverConfig{
 		NodeID:            r.str(flagNodeID),
 		DataDir:           r.str(flagDataDir),

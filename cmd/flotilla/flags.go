@@ -35,6 +35,8 @@ const (
 	flagReapAfter          = "reap-after"
 	flagForwardHoldTimeout = "forward-hold-timeout"
 	flagRaftLogStore       = "raft-log-store"
+	flagSnapshotLogRatio   = "raft-snapshot-log-ratio"
+	flagSnapshotSyncBytes  = "raft-snapshot-sync-bytes"
 
 	flagLogLevel  = "log-level"
 	flagLogFormat = "log-format"
@@ -143,6 +145,12 @@ func serverFlags() []cli.Flag {
 		integer(flagBootstrapExpect, catCluster, "voters to wait for before bootstrapping the first Raft configuration (every node can run the same command line)", cd.BootstrapExpect),
 		duration(flagReapAfter, catCluster, "remove members that have been dead this long from the Raft configuration, never below a quorum (0 = never; use flotilla cluster remove)", 0),
 		duration(flagForwardHoldTimeout, catCluster, "how long a request that must run on the leader waits for one during an election", cd.ForwardHoldTimeout),
+		&cli.Float64Flag{
+			Name: flagSnapshotLogRatio, Category: catCluster, EnvVars: envVars(flagSnapshotLogRatio), Value: cd.SnapshotLogRatio,
+			Usage: "take a Raft snapshot (a copy of state.db) once the log written since the last one is this many times state.db's size: " +
+				"lower = less log on disk and less to replay, more snapshot writing (0 = every 8192 entries, whatever the size)",
+		},
+		byteSize(flagSnapshotSyncBytes, catCluster, "write a snapshot to disk in steps of this size so the Raft log's fsyncs never queue behind it (0 = one fsync at the end)", int(cd.SnapshotSyncBytes)),
 		str(flagRaftLogStore, catCluster, "Raft log format: segments (one fsync per append) or boltdb (raft-boltdb, two); empty = the data dir's format, segments for a new one (a data dir is never converted)", ""),
 
 		byteSize(flagMaxPayload, catLimits, "largest message (headers + payload) a client may publish", d.MaxPayload),

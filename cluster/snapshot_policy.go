@@ -1,0 +1,113 @@
+package cluster
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"go.uber.org/zap"
+
+	"github.com/flotilla/flotilla/metrics"
+)
+
+// When to snapshot. A snapshot here is a copy of the whole state file, so
+// its cost grows with the state, not with the log it lets Raft drop.
+// raft's own trigger (a fixed number of entries since the last snapshot)
+// therefore copied gigabytes every few thousand entries once a stream was
+// big: on a stream growing to 10 million messages, snapshots wrote more
+// than the publishes did, and each stalled publishing (docs/benchmarks.md).
+//
+// The node triggers snapshots itself instead (raft's trigger is off):
+// once SnapshotThreshold entries have been applied since the last snapshot
+// AND the command bytes applied since then reach SnapshotLogRatio times the
+// state's size. With ratio r, the log between snapshots stays below about
+// r times the state (plus TrailingLogs entries), a snapshot writes at most
+// 1/r bytes per byte of log, and a node rebuilding its state after a
+// machine crash replays at most that much log. A state that only grows
+// (an append-only stream, whose state grows faster than its log) is then
+// rarely copied at all; one that churns (a work queue, a stream at its
+// limits) is small or is copied once per its size in new log.
+
+// snapshotBook is what the policy keeps: the command bytes applied since
+// the node started, and the index and byte count as of the last snapshot
+// written here. Writers: raft's FSM goroutine (applied, through
+// fsmAdapter) and its snapshot goroutine (persisted).
+type snapshotBook struct {
+	applied   atomic.Uint64 // command bytes applied since start
+	markIndex atomic.Uint64 // last index covered by the newest snapshot
+	markBytes atomic.Uint64 // applied as of that snapshot
+
+	dir       string // raft's FileSnapshotStore directory
+	syncBytes int64  // pacing step (DefaultSnapshotSyncBytes); <= 0: off
+	m         *metrics.Cluster
+	log       *zap.Logger
+}
+
+// pacedSink opens the writer a snapshot is written through.
+func (b *snapshotBook) pacedSink(sink raft.SnapshotSink) *pacedSink {
+	p, err := openPacedSink(sink, b.dir, b.syncBytes)
+	if err != nil {
+		b.log.Warn("writing snapshot without pacing", zap.Error(err))
+	}
+	return p
+}
+
+// persisted records a snapshot that was written in full.
+func (b *snapshotBook) persisted(index, applied uint64, size int64, took time.Duration) {
+	b.markIndex.Store(index)
+	b.markBytes.Store(applied)
+	b.m.Snapshots.Inc()
+	b.m.SnapshotBytes.Set(float64(size))
+	b.m.SnapshotSeconds.Set(took.Seconds())
+	b.log.Info("snapshot written", zap.Uint64("raft_index", index), zap.Int64("bytes", size),
+		zap.Duration("took", took))
+}
+
+// snapshotDue is the policy (see above). ratio <= 0 leaves the entry count
+// alone to decide, as raft's trigger does.
+func snapshotDue(entries, logBytes uint64, stateSize int64, threshold uint64, ratio float64) bool {
+	if entries < threshold {
+		return false
+	}
+	return ratio <= 0 || float64(logBytes) >= ratio*float64(stateSize)
+}
+
+// snapshotLoop checks the policy every SnapshotInterval and takes the
+// snapshots it asks for, one at a time.
+func (n *Node) snapshotLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.SnapshotInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.shutdownCh:
+			return
+		case <-tick.C:
+		}
+		n.maybeSnapshot()
+	}
+}
+
+func (n *Node) maybeSnapshot() {
+	b := n.snapBook
+	entries := n.applied.Load() - min(b.markIndex.Load(), n.applied.Load())
+	logBytes := b.applied.Load() - b.markBytes.Load()
+	n.m.LogBytesSinceSnapshot.Set(float64(logBytes))
+	if entries < n.cfg.SnapshotThreshold {
+		return // cheap: no need to ask the state machine its size
+	}
+	size, err := n.sm.Size()
+	if err != nil {
+		n.log.Warn("snapshot policy: state size unknown", zap.Error(err))
+		return
+	}
+	if !snapshotDue(entries, logBytes, size, n.cfg.SnapshotThreshold, n.cfg.SnapshotLogRatio) {
+		return
+	}
+	n.log.Info("taking snapshot", zap.Uint64("entries_since", entries), zap.Uint64("log_bytes_since", logBytes),
+		zap.Int64("state_bytes", size))
+	if err := n.raft.Snapshot().Error(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		n.log.Warn("snapshot failed", zap.Error(err))
+	}
+}

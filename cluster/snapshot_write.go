@@ -1,0 +1,83 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/raft"
+)
+
+// DefaultSnapshotSyncBytes is how much of a snapshot being written may sit
+// in the page cache before the writer waits for it to reach the disk.
+//
+// Why pace at all: a snapshot is a copy of the whole state file, gigabytes
+// for a big stream, and raft's FileSnapshotSink only fsyncs it at the end.
+// Until then the kernel holds it as dirty pages, and on ext4 (data=ordered)
+// the next fdatasync of the Raft log waits while they are written out: the
+// leader's log append, and with it every acknowledgement, stalled for
+// seconds behind each snapshot (docs/benchmarks.md, growth run). Written in
+// steps that each reach the disk before the next, at most one step is ever
+// queued ahead of a log sync.
+const DefaultSnapshotSyncBytes = 8 << 20
+
+// pacedSink is the io.Writer a snapshot is written through: it writes to
+// raft's sink and, every step bytes, waits for what it wrote so far to be
+// written out (writeOut), through a second handle on the sink's file.
+type pacedSink struct {
+	w       io.Writer
+	f       *os.File // nil: not paced
+	step    int64
+	written int64
+	synced  int64 // offset up to which writeOut was called
+	steps   int   // writeOut calls (tests)
+}
+
+// openPacedSink wraps sink. Pacing needs the file behind raft's
+// FileSnapshotStore sink, which keeps its state in
+// <dir>/snapshots/<id>.tmp/state.bin while it is written (raft's layout,
+// pinned by TestPacedSink_FindsRaftsFile). Any other sink, a step <= 0 or
+// a file that cannot be opened gives an unpaced writer; the error says why
+// for the last case.
+func openPacedSink(sink raft.SnapshotSink, dir string, step int64) (*pacedSink, error) {
+	p := &pacedSink{w: sink, step: step}
+	if _, ok := sink.(*raft.FileSnapshotSink); !ok || dir == "" || step <= 0 {
+		return p, nil
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "snapshots", sink.ID()+".tmp", "state.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		return p, fmt.Errorf("open snapshot file for pacing: %w", err)
+	}
+	p.f = f
+	return p, nil
+}
+
+func (p *pacedSink) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.written += int64(n)
+	if err == nil && p.f != nil && p.written-p.synced >= p.step {
+		// The sink buffers a few KiB; those go with the next step or the
+		// sink's final fsync.
+		if err = writeOut(p.f, p.synced); err != nil {
+			err = fmt.Errorf("write out snapshot: %w", err)
+		}
+		p.synced = p.written
+		p.steps++
+	}
+	return n, err
+}
+
+// close closes the second handle (the sink itself is raft's to close).
+func (p *pacedSink) close() error {
+	if p.f == nil {
+		return nil
+	}
+	err := p.f.Close()
+	p.f = nil
+	if err != nil && !errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("close snapshot pacing handle: %w", err)
+	}
+	return nil
+}
