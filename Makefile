@@ -8,7 +8,7 @@ IMAGE     ?= flotilla:dev
 PKGS      := ./...
 
 .PHONY: build run test test-race test-short lint fmt vet cover bench image clean fuzz cli-smoke \
-	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-js bench-scale chaos chaos-docker chaos-ci chaos-unsafe
+	cluster-up cluster-down cluster-logs compose-test cli-js-smoke bench-core bench-js bench-scale chaos chaos-docker chaos-ci chaos-unsafe
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flotilla
@@ -81,8 +81,18 @@ fuzz:
 	$(GO) test ./transport -run '^$$' -fuzz FuzzParser -fuzztime 60s
 	$(GO) test ./broker -run '^$$' -fuzz FuzzSubjectMatches -fuzztime 60s
 
-# Side-by-side throughput against nats-server with `nats bench` (not a test; see docs/benchmarks.md).
+# The whole target matrix with `nats bench` against nats-server v2.15.2 side by side (not a test;
+# docs/benchmarks.md "Targets"): R3 JetStream publish (sync; async 1/4 clients at 128 B and 1 KiB),
+# consume/fetch/ordered, single-node async publish, core pub/sub at 16 B and 1 KiB, request/reply
+# P50 and group commit, as one table of medians, ratios and met/missed targets (~35 minutes).
+# BENCH_FLAGS: -w writes the table into docs/benchmarks.md, -P DIR keeps Go profiles of the misses,
+# -q is a quick smoke, -r RUNS (default 3); e.g. make bench BENCH_FLAGS='-w -P /tmp/prof'.
+BENCH_FLAGS ?=
 bench: build
+	bash scripts/bench-all.sh $(BENCH_FLAGS) ./$(BIN)
+
+# Core pub/sub throughput only (128 B, 5 runs; scripts/bench-core.sh -h for sizes and request/reply).
+bench-core: build
 	bash scripts/bench-core.sh ./$(BIN)
 
 # JetStream publish side by side: three-node Flotilla vs three-node nats-server (default and sync always).

@@ -4,11 +4,18 @@
 # (natscli v0.5.0) in one run on the same machine. A benchmark, not a test: it never fails on
 # numbers (it exits 1 only when a nats bench run errors or leaves a wrong count). See docs/benchmarks.md.
 #
-# Usage: scripts/bench-js.sh [-g GROUPS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-L "local remote"] [-q] [-w] [-F] [-o DIR] BINARY
-#        scripts/bench-js.sh -A [-g GROUPS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-L ...] [-q] [-F]   (A/A calibration)
+# Usage: scripts/bench-js.sh [-g GROUPS] [-k SCENARIOS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-m SIZES] [-L "local remote"]
+#                            [-N NODES] [-q] [-w] [-F] [-o DIR] [-P DIR] BINARY
+#        scripts/bench-js.sh -A [-g GROUPS] [-r RUNS] [-s N1] [-a N2] [-c N3] [-m SIZES] [-L ...] [-N NODES] [-q] [-F]   (A/A calibration)
 #   BINARY   the flotilla binary (e.g. ./bin/flotilla after `make build`)
 #   -g LIST  scenario groups (default "pub"): pub = the publish scenarios, consume = the consumer
 #            scenarios (js consume, js fetch, js ordered); -g "pub consume" runs both
+#   -k LIST  only these scenarios of the groups (e.g. -k "js.pub.async js.pub.async.4clients"; names
+#            as in results.tsv, without the @SIZE)
+#   -m LIST  message sizes of the `js pub async` scenarios (default "128B"), e.g. -m "128B 1KiB"; a
+#            size other than 128B shows in the scenario name (js.pub.async@1KiB)
+#   -N N     servers per target: 3 (default; R3 streams) or 1 (one `flotilla server` on its
+#            single-node defaults and single nats-servers; R1 streams; -g pub, leader-local only, no -w)
 #   -r RUNS  runs per scenario, placement and target (default 3); medians are reported
 #   -s N1    messages per `js pub sync` run (default 5000)
 #   -a N2    messages per `js pub async` run, shared by the clients (default 200000)
@@ -19,17 +26,25 @@
 #   -w       also rewrite the sections of docs/benchmarks.md of the groups that ran: publish between
 #            <!-- js-bench:start --> and <!-- js-bench:end -->, consume between
 #            <!-- js-consume-bench:start --> and <!-- js-consume-bench:end -->
-#   -F       also count fsync/fdatasync/sync_file_range calls of each cluster's three server
-#            processes during a sync and an async publish (strace; installed with apt-get when
-#            missing) -> messages per sync call; these probe runs are not part of the table
+#   -F       also count fsync/fdatasync/sync_file_range calls of each cluster's server processes
+#            during a sync publish and an async publish with 1 and with 4 clients (strace; installed
+#            with apt-get when missing) -> messages per sync call; these probe runs are not part of
+#            the table (fsync.tsv)
 #   -o DIR   keep results.tsv (publish), results-consume.tsv, the nats bench outputs and the server logs in DIR
+#   -P DIR   after the timed runs, run every scenario once more against flotilla (leader-local) while
+#            the stream leader's CPU profile and a delta allocation profile (/debug/pprof/profile
+#            and /debug/pprof/allocs with ?seconds=) are taken: DIR/jsN.SCENARIO.{cpu,allocs}.pb.gz
+#            (N = -N); the runs go to DIR/jsN-prof.tsv, not into the tables
 #   -A       calibration: the "flotilla" target is a third nats-server cluster with
 #            sync_interval: always (shows how far a ratio drifts from noise alone)
 # Targets, all started fresh in a temp dir and running side by side on 127.0.0.1:
-#   flotilla      scripts/cluster.sh start -n 3 (one Raft group: the Raft leader leads every stream)
-#   nats-default  nats-server v2.15.2, 3 nodes, JetStream file store, default sync (fsync every 2 min)
+#   flotilla      scripts/cluster.sh start -n 3 (one Raft group: the Raft leader leads every stream);
+#                 with -N 1: flotilla server --data-dir D --client-addr .. --http-addr .. --cluster-addr ..
+#                 --gossip-addr .. (free ports, otherwise the single-node defaults)
+#   nats-default  nats-server v2.15.2, 3 nodes (-N 1: one), JetStream file store, default sync (fsync every 2 min)
 #   nats-always   the same with `sync_interval: always` (fsync on every write)
-# Scenarios, 128 B messages, stream "benchstream" on subject bench.js with 3 replicas:
+# Scenarios, 128 B messages (-m for async publishes), stream "benchstream" on subject bench.js with 3
+# replicas (-N 1: 1):
 #   pub:     nats bench js pub sync bench.js --create --purge --replicas 3 --msgs N1
 #            nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --msgs N2 [--clients 4]
 #   consume: nats bench js consume --msgs N3 --batch 500 [--clients 4]   (durable nats-bench, explicit acks)
@@ -64,9 +79,14 @@ STREAM=benchstream
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 RUNS="" N1="" N2="" N3="" GROUPS_="pub" LOCS="local remote" QUICK="" WRITE="" KEEP="" AA="" FSYNC=""
-while getopts "g:r:s:a:c:L:qwFo:Ah" opt; do
+ONLY="" SIZES="128B" NODES=3 PROF=""
+while getopts "g:k:m:N:P:r:s:a:c:L:qwFo:Ah" opt; do
 	case $opt in
 	g) GROUPS_=$OPTARG ;;
+	k) ONLY=$OPTARG ;;
+	m) SIZES=$OPTARG ;;
+	N) NODES=$OPTARG ;;
+	P) PROF=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
 	s) N1=$OPTARG ;;
 	a) N2=$OPTARG ;;
@@ -91,6 +111,15 @@ fi
 [ $((N2 % 4)) -eq 0 ] || { echo "-a must be a multiple of 4 (4 clients share it)" >&2; exit 2; }
 [ $((N3 % 4)) -eq 0 ] || { echo "-c must be a multiple of 4 (4 clients share it)" >&2; exit 2; }
 for l in $LOCS; do [[ $l == local || $l == remote ]] || { echo "-L takes 'local' and/or 'remote'" >&2; exit 2; }; done
+[[ $NODES == 1 || $NODES == 3 ]] || { echo "-N takes 1 or 3" >&2; exit 2; }
+REPL=$NODES
+export BENCH_REPLICAS=$REPL # (jstool.py names the replication in its table headers)
+if [ "$NODES" = 1 ]; then
+	LOCS=local # (one server: the client is always on the stream leader)
+	[ -z "$WRITE" ] || { echo "-w writes the three-node sections; -N 1 results go to -o only" >&2; exit 2; }
+	[[ " $GROUPS_ " != *" consume "* ]] || { echo "-N 1 runs the publish group only" >&2; exit 2; }
+fi
+for z in $SIZES; do [[ $z =~ ^[0-9]+(B|KB|KiB|MB|MiB)$ ]] || { echo "-m takes sizes like 128B or 1KiB, not '$z'" >&2; exit 2; }; done
 PUB="" CONS=""
 for g in $GROUPS_; do
 	case $g in
@@ -103,6 +132,7 @@ done
 [ -z "$FSYNC" ] || [ -n "$PUB" ] || { echo "-F probes publishes: it needs -g pub" >&2; exit 2; }
 if [ -n "$AA" ]; then
 	[ -z "$WRITE" ] || { echo "-A (calibration) does not write docs" >&2; exit 2; }
+	[ -z "$PROF" ] || { echo "-A (calibration) has no flotilla to profile" >&2; exit 2; }
 	BIN="" F=nats-always-B
 else
 	[ $# -eq 1 ] || usage
@@ -137,6 +167,10 @@ TMP=$(mktemp -d /tmp/flotilla-benchjs.XXXXXX)
 OUT=${KEEP:-$TMP/out}
 mkdir -p "$OUT/logs"
 OUT=$(cd "$OUT" && pwd)
+if [ -n "$PROF" ]; then
+	mkdir -p "$PROF"
+	PROF=$(cd "$PROF" && pwd)
+fi
 RES="$OUT/results.tsv"          # publish scenarios
 RESC="$OUT/results-consume.tsv" # consumer scenarios
 FS="$OUT/fsync.tsv"
@@ -160,6 +194,7 @@ cleanup() {
 			if [ -n "$p" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "--data-dir $d/"; then stop_pids "$p"; fi
 		done
 	done
+	[ ${#PROF_PIDS[@]} -gt 0 ] && stop_pids "${PROF_PIDS[@]}"
 	[ ${#SRV_PIDS[@]} -gt 0 ] && stop_pids "${SRV_PIDS[@]}"
 	if [ -n "$KEEP" ]; then
 		for d in "$TMP"/*/; do
@@ -177,6 +212,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # ---- targets ----
 start_flotilla() { # start_flotilla LABEL
 	local t=$1 d="$TMP/$1" base="" b i ok
+	[ "$NODES" = 1 ] && { start_flotilla1 "$t"; return; }
 	for _ in $(seq 1 20); do
 		# below the ephemeral range (32768+) so that free_port picks for nats-server cannot collide
 		b=$((20000 + RANDOM % 6900)) ok=1
@@ -197,17 +233,30 @@ start_flotilla() { # start_flotilla LABEL
 	for i in 1 2 3; do CPORT[$t/n$i]=$((base + i - 1)) HPORT[$t/n$i]=$((base + 4000 + i - 1)); done
 }
 
+# start_flotilla1 LABEL: one node on the single-node defaults (free ports instead of the default ones)
+start_flotilla1() {
+	local t=$1 d="$TMP/$1" cp hp
+	mkdir -p "$d"
+	cp=$(free_port) hp=$(free_port)
+	"$BIN" server --data-dir "$d/n1" --client-addr "127.0.0.1:$cp" --http-addr "127.0.0.1:$hp" \
+		--cluster-addr "127.0.0.1:$(free_port)" --gossip-addr "127.0.0.1:$(free_port)" >"$d/n1.log" 2>&1 &
+	SRV_PIDS+=($!)
+	eval "PID_${t//-/_}_1=$!"
+	wait_http "http://127.0.0.1:$hp/readyz" 60 || { tail -30 "$d/n1.log" >&2; return 1; }
+	KIND[$t]=flotilla CDIR[$t]=$d CPORT[$t/n1]=$cp HPORT[$t/n1]=$hp
+}
+
 start_nats() { # start_nats LABEL SYNC(default|always)
 	local t=$1 sync=$2 d="$TMP/$1" i routes="" cp rp
 	mkdir -p "$d"
-	for i in 1 2 3; do
+	for ((i = 1; i <= NODES; i++)); do
 		cp=$(free_port) rp=$(free_port)
 		CPORT[$t/n$i]=$cp
 		eval "rp$i=$rp"
 		routes+="nats-route://127.0.0.1:$rp, "
 	done
 	routes=${routes%, }
-	for i in 1 2 3; do
+	for ((i = 1; i <= NODES; i++)); do
 		rp=$(eval "echo \$rp$i")
 		{
 			echo "server_name: n$i"
@@ -218,26 +267,28 @@ start_nats() { # start_nats LABEL SYNC(default|always)
 			echo "  max_file_store: 8GB"
 			[ "$sync" = always ] && echo "  sync_interval: always"
 			echo "}"
-			echo "cluster {"
-			echo "  name: bench"
-			echo "  listen: 127.0.0.1:$rp"
-			echo "  routes: [$routes]"
-			echo "}"
+			if [ "$NODES" -gt 1 ]; then
+				echo "cluster {"
+				echo "  name: bench"
+				echo "  listen: 127.0.0.1:$rp"
+				echo "  routes: [$routes]"
+				echo "}"
+			fi
 		} >"$d/n$i.conf"
 		"$NATS_SERVER" -c "$d/n$i.conf" >"$d/n$i.log" 2>&1 &
 		SRV_PIDS+=($!)
 		eval "PID_${t//-/_}_$i=$!"
 	done
-	for i in 1 2 3; do wait_port 127.0.0.1 "${CPORT[$t/n$i]}" 30 || { tail -20 "$d/n$i.log" >&2; return 1; }; done
+	for ((i = 1; i <= NODES; i++)); do wait_port 127.0.0.1 "${CPORT[$t/n$i]}" 30 || { tail -20 "$d/n$i.log" >&2; return 1; }; done
 	KIND[$t]=nats CDIR[$t]=$d
 }
 
-server_pids() { # server_pids LABEL -> the three server PIDs
+server_pids() { # server_pids LABEL -> the server PIDs
 	local t=$1 i
-	if [ "${KIND[$t]}" = flotilla ]; then
+	if [ "${KIND[$t]}" = flotilla ] && [ "$NODES" = 3 ]; then
 		cat "${CDIR[$t]}"/n[123].pid | tr '\n' ' '
 	else
-		for i in 1 2 3; do eval "printf '%s ' \$PID_${t//-/_}_$i"; done
+		for ((i = 1; i <= NODES; i++)); do eval "printf '%s ' \$PID_${t//-/_}_$i"; done
 	fi
 }
 
@@ -247,10 +298,18 @@ nb() { # nb LABEL NODE ARGS... (bounded nats CLI call)
 	shift 2
 	timeout 60 "$NATS" -s "$(url "$t" "$n")" --no-context "$@"
 }
-stream_leader() { nb "$1" "$2" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -; }
-consumer_leader() { nb "$1" "$2" consumer info "$STREAM" "$3" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -; }
+# (with one server there is nothing to place: every leader is n1)
+stream_leader() {
+	if [ "$NODES" = 1 ]; then echo n1; return; fi
+	nb "$1" "$2" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -
+}
+consumer_leader() {
+	if [ "$NODES" = 1 ]; then echo n1; return; fi
+	nb "$1" "$2" consumer info "$STREAM" "$3" --json 2>/dev/null | python3 "$TOOL" json-leader || echo -
+}
 raft_leader() { # raft_leader LABEL: the Raft leader as seen by the first node that answers
 	local i l
+	if [ "$NODES" = 1 ]; then echo n1; return; fi
 	for i in 1 2 3; do
 		l=$(curl -fsS --max-time 2 "http://127.0.0.1:${HPORT[$1/n$i]}/cluster/status" 2>/dev/null | python3 "$TOOL" raft-leader || true)
 		[ -n "$l" ] && [ "$l" != - ] && { echo "$l"; return 0; }
@@ -261,7 +320,7 @@ raft_leader() { # raft_leader LABEL: the Raft leader as seen by the first node t
 js_ready() { # js_ready LABEL: wait until an R3 file stream can be created
 	local t=$1 i
 	for ((i = 0; i < 120; i++)); do
-		if nb "$t" n1 stream add benchprobe --subjects benchprobe.x --storage file --replicas 3 --defaults >/dev/null 2>&1; then
+		if nb "$t" n1 stream add benchprobe --subjects benchprobe.x --storage file --replicas "$REPL" --defaults >/dev/null 2>&1; then
 			nb "$t" n1 stream rm benchprobe -f >/dev/null 2>&1 || true
 			return 0
 		fi
@@ -295,7 +354,7 @@ fail_note() { # fail_note TARGET LOC SCEN RUN NOTE LOGFILE [START END]
 		if [ "${KIND[$t]}" = flotilla ] && [ $# -ge 8 ]; then
 			echo "-- warn/error lines of the flotilla node logs from $7 to $8 (at most 40):"
 			python3 "$TOOL" logwindow "$7" "$8" "${CDIR[$t]}"/n[123].log 2>/dev/null | tail -40
-			for i in 1 2 3; do
+			for ((i = 1; i <= NODES; i++)); do
 				echo "-- tail of n$i.log:"
 				tail -5 "${CDIR[$t]}/n$i.log" 2>/dev/null
 			done
@@ -315,7 +374,7 @@ prepare() {
 	fi
 	nb "$t" "$adm" stream rm "$STREAM" -f >/dev/null 2>&1 || true
 	if nb "$t" "$adm" stream info "$STREAM" >/dev/null 2>&1; then log "WARNING: $t still has $STREAM after 'stream rm'"; fi
-	nb "$t" "$adm" bench js pub sync "$SUBJ" --create --replicas 3 --msgs 1 --no-progress >"$TMP/create.log" 2>&1 ||
+	nb "$t" "$adm" bench js pub sync "$SUBJ" --create --replicas "$REPL" --msgs 1 --no-progress >"$TMP/create.log" 2>&1 ||
 		{ log "$t: stream create failed: $(tail -3 "$TMP/create.log" | tr '\n' ' ')"; echo "- -"; return 0; }
 	if [ "${KIND[$t]}" = flotilla ]; then
 		# one Raft group: the stream leader is the Raft leader; the client picks its server
@@ -337,14 +396,24 @@ prepare() {
 	echo "$client $want"
 }
 
+# prof_begin TARGET NODE: during a profile run (-P; PROF_AT = "SECONDS FILE_BASE"), start the
+# profiles of flotilla node NODE (the stream leader) right before the measured command
+prof_begin() {
+	local secs base
+	[ -n "${PROF_AT:-}" ] && [ "${KIND[$1]}" = flotilla ] || return 0
+	read -r secs base <<<"$PROF_AT"
+	prof_start "http://127.0.0.1:${HPORT[$1/$2]}" "$secs" "$base"
+}
+
 measure() { # measure TARGET LOC SCEN RUN
 	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld ts0 ts1 note=ok
-	local args
-	ROWS=$RES
-	case $sc in
-	js.pub.sync) args=(bench js pub sync "$SUBJ" --create --purge --replicas 3 --msgs "$N1" --no-progress) ;;
-	js.pub.async) args=(bench js pub async "$SUBJ" --create --purge --replicas 3 --batch 500 --msgs "$N2" --no-progress) ;;
-	js.pub.async.4clients) args=(bench js pub async "$SUBJ" --create --purge --replicas 3 --batch 500 --clients 4 --msgs "$N2" --no-progress) ;;
+	local args size=128B
+	ROWS=${PROF_ROWS:-$RES}
+	[[ $sc == *@* ]] && size=${sc#*@}
+	case ${sc%@*} in
+	js.pub.sync) args=(bench js pub sync "$SUBJ" --create --purge --replicas "$REPL" --msgs "$N1" --no-progress) ;;
+	js.pub.async) args=(bench js pub async "$SUBJ" --create --purge --replicas "$REPL" --batch 500 --size "$size" --msgs "$N2" --no-progress) ;;
+	js.pub.async.4clients) args=(bench js pub async "$SUBJ" --create --purge --replicas "$REPL" --batch 500 --size "$size" --clients 4 --msgs "$N2" --no-progress) ;;
 	esac
 	read -r client want < <(prepare "$t" "$loc")
 	if [ "$client" = - ]; then
@@ -356,9 +425,11 @@ measure() { # measure TARGET LOC SCEN RUN
 	l0=$(stream_leader "$t" "$client")
 	ld=$(load1)
 	log "$t | leader-$loc | $sc | run $run | client on $client, stream leader $l0"
+	prof_begin "$t" "$want"
 	ts0=$(date -u +%FT%T.%3NZ)
 	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context "${args[@]}" >"$lf" 2>&1 || rc=$?
 	ts1=$(date -u +%FT%T.%3NZ)
+	prof_wait
 	l1=$(stream_leader "$t" "$client")
 	read -r r p50 p99 < <(python3 "$TOOL" parse "$lf")
 	if [ $rc -ne 0 ] || [ "$r" = NA ]; then
@@ -406,7 +477,7 @@ consumer_state() {
 measure_consumer() { # measure_consumer TARGET LOC SCEN RUN
 	local t=$1 loc=$2 sc=$3 run=$4 lf="$OUT/logs/$1.$2.$3.$4" rc=0 r p50 p99 client want l0 l1 ld ts0 ts1 note=ok
 	local args clients=1 acked=1 msgs last cname cl=- state=- detail=- check=-
-	ROWS=$RESC
+	ROWS=${PROF_ROWS:-$RESC}
 	case $sc in
 	js.consume) args=(bench js consume --msgs "$N3" --batch 500 --no-progress) ;;
 	js.consume.4clients) args=(bench js consume --msgs "$N3" --batch 500 --clients 4 --no-progress) clients=4 ;;
@@ -421,7 +492,7 @@ measure_consumer() { # measure_consumer TARGET LOC SCEN RUN
 		return 0
 	fi
 	ts0=$(date -u +%FT%T.%3NZ)
-	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context bench js pub async "$SUBJ" --create --purge --replicas 3 \
+	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context bench js pub async "$SUBJ" --create --purge --replicas "$REPL" \
 		--batch 500 --msgs "$N3" --no-progress >"$lf.fill" 2>&1 || rc=$?
 	read -r msgs last < <(nb "$t" "$client" stream info "$STREAM" --json 2>/dev/null | python3 "$TOOL" stream-state)
 	if [ $rc -ne 0 ] || [ "$msgs" != "$N3" ]; then
@@ -436,9 +507,11 @@ measure_consumer() { # measure_consumer TARGET LOC SCEN RUN
 	l0=$(stream_leader "$t" "$client")
 	ld=$(load1)
 	log "$t | leader-$loc | $sc | run $run | client on $client, stream leader $l0, $msgs messages"
+	prof_begin "$t" "$want"
 	ts0=$(date -u +%FT%T.%3NZ)
 	timeout "$TO" "$NATS" -s "$(url "$t" "$client")" --no-context "${args[@]}" >"$lf" 2>&1 || rc=$?
 	ts1=$(date -u +%FT%T.%3NZ)
+	prof_wait
 	l1=$(stream_leader "$t" "$client")
 	cname=nats-bench
 	# the ordered consumer is the stream's only one; it stays until its 10 s inactive threshold
@@ -489,8 +562,19 @@ read -r CB0 CS0 < <(cpu_machine)
 CO0=$(cpu_ours)
 W0=$(date +%s.%N)
 SCENS=()
-[ -n "$PUB" ] && SCENS+=(js.pub.sync js.pub.async js.pub.async.4clients)
+if [ -n "$PUB" ]; then
+	SCENS+=(js.pub.sync)
+	for z in $SIZES; do
+		if [ "$z" = 128B ]; then SCENS+=(js.pub.async js.pub.async.4clients); else SCENS+=("js.pub.async@$z" "js.pub.async.4clients@$z"); fi
+	done
+fi
 [ -n "$CONS" ] && SCENS+=(js.consume js.consume.4clients js.fetch js.ordered)
+if [ -n "$ONLY" ]; then
+	keep=()
+	for sc in "${SCENS[@]}"; do [[ " $ONLY " == *" ${sc%@*} "* ]] && keep+=("$sc"); done
+	[ ${#keep[@]} -gt 0 ] || { echo "-k '$ONLY' leaves no scenario of -g '$GROUPS_'" >&2; exit 2; }
+	SCENS=("${keep[@]}")
+fi
 declare -A GSECS=([pub]=0 [consume]=0) # seconds spent per group
 k=0
 for ((run = 1; run <= RUNS; run++)); do
@@ -521,24 +605,45 @@ read -r PCT_OURS PCT_OTHER PCT_STEAL < <(awk -v b="$((CB1 - CB0))" -v o="$((CO1 
 	-v w="$(awk -v a="$W0" -v b="$W1" 'BEGIN {print b - a}')" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" \
 	'BEGIN { t = w * hz * n; if (t <= 0) t = 1; x = (b - o) / t * 100; if (x < 0) x = 0; printf "%.0f %.0f %.0f\n", o / t * 100, x, st / t * 100 }')
 
+# ---- optional profile runs (-P): one more leader-local run per scenario against flotilla ----
+if [ -n "$PROF" ]; then
+	PROF_ROWS="$PROF/js$NODES-prof.tsv"
+	head -1 "$RES" >"$PROF_ROWS"
+	for sc in "${SCENS[@]}"; do
+		case ${sc%@*} in
+		js.pub.sync) n=$N1 f=$RES ;;
+		js.pub.*) n=$N2 f=$RES ;;
+		*) n=$N3 f=$RESC ;;
+		esac
+		secs=$(prof_secs "$n" "$(python3 "$TOOL" median "$f" "$F" local "$sc")")
+		log "profile run: $F | $sc (${secs} s profiles of the stream leader)"
+		PROF_AT="$secs $PROF/js$NODES.$sc"
+		if [[ $sc == js.pub.* ]]; then measure "$F" local "$sc" prof; else measure_consumer "$F" local "$sc" prof; fi
+	done
+	PROF_AT="" PROF_ROWS=""
+fi
+
 # ---- optional fsync probe ----
 if [ -n "$FSYNC" ]; then
 	printf 'target\tmode\tmsgs\tfsync\tfdatasync\tsync_file_range\ttotal\tmsgs_per_sync\trate_under_strace\n' >"$FS"
 	for t in "${TARGETS[@]}"; do
-		for mode in sync async; do
+		for mode in sync async async4; do
 			n=$((N1 < 2000 ? N1 : 2000))
 			extra=()
-			if [ $mode = async ]; then n=$((N2 < 40000 ? N2 : 40000)) extra=(--batch 500); fi
+			[ $mode = async ] && n=$((N2 < 40000 ? N2 : 40000)) extra=(--batch 500)
+			[ $mode = async4 ] && n=$((N2 < 40000 ? N2 : 40000)) extra=(--batch 500 --clients 4)
 			read -r client want < <(prepare "$t" local)
 			[ "$client" = - ] && continue
 			lf="$OUT/logs/$t.fsync.$mode"
 			# shellcheck disable=SC2046
 			line=$(bash "$HERE/bench/fsynccount.sh" -p "$(server_pids "$t")" -n "$n" -t "$TO" -- \
-				"$NATS" -s "$(url "$t" "$client")" --no-context bench js pub $mode "$SUBJ" --create --purge --replicas 3 "${extra[@]}" --msgs "$n" --no-progress 2>"$lf" || true)
+				"$NATS" -s "$(url "$t" "$client")" --no-context bench js pub "${mode%4}" "$SUBJ" --create --purge --replicas "$REPL" "${extra[@]}" --msgs "$n" --no-progress 2>"$lf" || true)
 			log "$t fsync probe ($mode, $n msgs): $line"
+			label="js pub ${mode%4}"
+			[ $mode = async4 ] && label="js pub async --clients 4"
 			kv() { tr ' ' '\n' <<<"$line" | awk -F= -v k="$1" '$1==k {print $2}'; }
 			read -r rate _ < <(python3 "$TOOL" parse "$lf")
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "js pub $mode" "$n" "$(kv fsync)" "$(kv fdatasync)" \
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$label" "$n" "$(kv fsync)" "$(kv fdatasync)" \
 				"$(kv sync_file_range)" "$(kv total)" "$(kv msgs_per_sync)" "$rate" >>"$FS"
 			nb "$t" "$client" stream rm "$STREAM" -f >/dev/null 2>&1 || true
 		done
@@ -590,7 +695,7 @@ notes() {
 	# (the load average is no measure of other work here: threads waiting in fsync count as load)
 	read -r lmin lmax < <(awk -F'\t' 'NR>1 {print $11}' "$res" | sort -g | awk '{a[NR]=$1} END {if (NR) printf "%s %s\n", a[1], a[NR]; else print "? ?"}')
 	printf '%s\n\n' "$n"
-	printf 'Machine: %s\n' "$(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk ($dsyncs appends+fdatasync/s of 4 KiB from one thread), Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after ($lmin - $lmax at the starts of the measurements; threads waiting in fsync count as load). Share of the machine's CPU time during the whole run ($ELAPSED s, all groups): this benchmark (servers and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. All nine servers and the client share the CPUs and the disk."
+	printf 'Machine: %s\n' "$(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk ($dsyncs appends+fdatasync/s of 4 KiB from one thread), Linux $(uname -r), $(go env GOVERSION 2>/dev/null || go version); load average $LOAD0 before, $LOAD1 after ($lmin - $lmax at the starts of the measurements; threads waiting in fsync count as load). Share of the machine's CPU time during the whole run ($ELAPSED s, all groups): this benchmark (servers and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. All $((NODES * 3)) servers and the client share the CPUs and the disk."
 	printf 'Tools: %s' "\`nats\` CLI $NV, nats-server $SV, $FV."
 }
 
@@ -598,12 +703,47 @@ ARGS="-r $RUNS"
 [ -n "$PUB" ] && ARGS+=" -s $N1 -a $N2"
 [ -n "$CONS" ] && ARGS+=" -c $N3"
 [ "$GROUPS_" != pub ] && ARGS="-g \"$GROUPS_\" $ARGS"
-[ "$LOCS" != "local remote" ] && ARGS+=" -L \"$LOCS\""
+[ -n "$PUB" ] && [ "$SIZES" != 128B ] && ARGS+=" -m \"$SIZES\""
+[ "$LOCS" != "local remote" ] && [ "$NODES" = 3 ] && ARGS+=" -L \"$LOCS\""
+[ -n "$ONLY" ] && ARGS="-k \"$ONLY\" $ARGS"
+[ "$NODES" = 1 ] && ARGS="-N 1 $ARGS"
 [ -n "$FSYNC" ] && ARGS+=" -F"
 [ -n "$AA" ] && ARGS="-A $ARGS"
 
+# section_pub1: the publish section of a single-server run (-N 1; printed and saved, never spliced)
+section_pub1() {
+	cat <<EOF
+### Publish to an R1 stream on one server
+
+Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[pub]} s). Three single servers ran side by
+side on 127.0.0.1, each started fresh: **$F** (\`flotilla server\` with its single-node defaults,
+free ports), **$D** (nats-server, JetStream file store, default \`sync_interval\`) and **$A** (the
+same with \`sync_interval: always\`). Flotilla acknowledges a publish once its Raft entry is written
+and fsynced on its one node, so **$A is the like-for-like durability comparison**. Per run and
+scenario the targets were measured in rotating order, each on a freshly created R1 file stream.
+Ratios are of the medians; above 1 means $F is faster.
+
+$(python3 "$TOOL" table "$RES" "${TARGETS[@]}")
+
+Reading the numbers (generated from the tables above):
+
+$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}")$(notes "$RES" js.pub.)
+
+Commands (PORT = the client port of the server):
+
+\`\`\`sh
+flotilla server --data-dir TMP/n1 --client-addr 127.0.0.1:PORT --http-addr 127.0.0.1:HTTP --cluster-addr 127.0.0.1:P2 --gossip-addr 127.0.0.1:P3
+nats-server -c n1.conf   # listen 127.0.0.1, jetstream { store_dir, [sync_interval: always] }, no cluster
+nats -s nats://127.0.0.1:PORT --no-context stream rm $STREAM -f
+nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --replicas 1 --msgs 1 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 1 --batch 500 --size SIZE [--clients 4] --msgs $N2 --no-progress   # SIZE = $SIZES
+\`\`\`
+EOF
+}
+
 section_pub() {
 	local table interp fstable="" fsec=""
+	[ "$NODES" = 1 ] && { section_pub1; return; }
 	table=$(python3 "$TOOL" table "$RES" "${TARGETS[@]}")
 	if [ -s "$FS" ]; then interp=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}" "$FS"); else interp=$(python3 "$TOOL" interp "$RES" "${TARGETS[@]}"); fi
 	[ -s "$FS" ] && fstable=$(python3 "$TOOL" fsync-table "$FS")
@@ -612,8 +752,8 @@ section_pub() {
 			cat <<EOF
 
 
-Sync calls of the three server processes of each cluster (\`-F\`: \`strace -c -f -e trace=fsync,fdatasync,sync_file_range\`
-attached to the servers, \`scripts/bench/fsynccount.sh\`) while one client publishes on the stream leader.
+Sync calls of the server processes of each cluster (\`-F\`: \`strace -c -f -e trace=fsync,fdatasync,sync_file_range\`
+attached to the servers, \`scripts/bench/fsynccount.sh\`) while one client (four with \`--clients 4\`) publishes on the stream leader.
 strace stops every traced thread at each system call, so the rates in the last column are far below
 the table above; only the counts matter:
 
@@ -657,8 +797,8 @@ nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --re
 nats -s nats://127.0.0.1:PORT --no-context stream cluster step-down $STREAM --preferred n1 -f   # nats-server only
 # the measurements
 nats -s nats://127.0.0.1:PORT --no-context bench js pub sync $SUBJ --create --purge --replicas 3 --msgs $N1 --no-progress
-nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --msgs $N2 --no-progress
-nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --clients 4 --msgs $N2 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --size SIZE --msgs $N2 --no-progress
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --purge --replicas 3 --batch 500 --size SIZE --clients 4 --msgs $N2 --no-progress   # SIZE = $SIZES
 \`\`\`
 EOF
 }

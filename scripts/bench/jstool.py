@@ -15,6 +15,8 @@ Usage:
       LAST_SEQ (ACKED=1: and acknowledged all of it): STATE is ok, acks-behind (everything was
       delivered once but the ack floor has not reached LAST_SEQ yet) or wrong (delivered short,
       redeliveries, or acks pending after all were sent); DETAIL lists the counters (no spaces).
+  jstool.py median RESULTS.tsv TARGET LOCALITY SCENARIO
+      The median msgs/s of the counted rows of that target, placement and scenario, or NA.
   jstool.py table RESULTS.tsv FLOTILLA NATS_DEFAULT NATS_ALWAYS
       Markdown: throughput table (median, min - max per target; ratios of the medians) and the
       latency table of the synchronous publishes. Rows whose msgs_per_s is not a number (FAIL) or
@@ -32,6 +34,7 @@ Usage:
 """
 import csv
 import json
+import os
 import re
 import statistics
 import sys
@@ -50,6 +53,41 @@ SCENARIOS = OrderedDict(
 )
 # scenarios whose nats bench latencies are worth a table. Not js fetch: nats bench times only the
 # Fetch call, which returns before the messages arrive.
+
+
+def size_bytes(z):
+    m = re.match(r"^([0-9]+)(B|KB|KiB|MB|MiB)$", z or "")
+    if not m:
+        return 0
+    return int(m.group(1)) * {"B": 1, "KB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20}[m.group(2)]
+
+
+def size_label(z):
+    """128B -> 128 B, 1KiB -> 1 KiB"""
+    m = re.match(r"^([0-9]+)(.*)$", z)
+    return f"{m.group(1)} {m.group(2)}" if m else z
+
+
+def scen_label(s):
+    """The label of a scenario id; js.pub.async@1KiB is js.pub.async's label with its size."""
+    base, _, size = s.partition("@")
+    label = SCENARIOS.get(base, base)
+    return f"{label}, {size_label(size)} messages" if size else label
+
+
+def scen_items(*dicts):
+    """(id, label) of the scenarios in the keys (target, locality, scenario) of the dicts, in the
+    order of SCENARIOS and then by size."""
+    names = {k[2] for d in dicts for k in d}
+    order = list(SCENARIOS)
+
+    def key(s):
+        base, _, size = s.partition("@")
+        return (order.index(base) if base in order else len(order), size_bytes(size) if size else 128)
+
+    return [(s, scen_label(s)) for s in sorted(names, key=key)]
+
+
 LATENCY = OrderedDict([("js.pub.sync", ("`js pub sync` latency per message", "median of the runs' P50 / P99"))])
 LOCALITIES = OrderedDict([("local", "leader-local"), ("remote", "leader-remote")])
 
@@ -173,11 +211,12 @@ def cmd_table(path, targets):
         return f"**{m1 / m2:.2f}**" if m1 and m2 else "-"
 
     leaders = "stream + consumer leader" if any(not k[2].startswith("js.pub") for k in keys) else "stream leader"
-    hdr = ["scenario (128 B, R3, file)", leaders, f"{f} msgs/s", f"{d} msgs/s", f"{a} msgs/s",
+    repl = os.environ.get("BENCH_REPLICAS", "3")
+    hdr = [f"scenario (128 B unless noted, R{repl}, file)", leaders, f"{f} msgs/s", f"{d} msgs/s", f"{a} msgs/s",
            f"{f} / {d}", f"{f} / {a}"]
     print("| " + " | ".join(hdr) + " |")
     print("|" + "|".join(["---", "---", "--:", "--:", "--:", "--:", "--:"]) + "|")
-    for s, sname in SCENARIOS.items():
+    for s, sname in scen_items(rates, bad):
         for loc, lname in LOCALITIES.items():
             if not any(k[1] == loc and k[2] == s for k in keys):
                 continue
@@ -207,7 +246,7 @@ def summary(rates, p50s, targets, per):
     """One paragraph: where the first target stands against the like-for-like third one."""
     f, d, a = targets
     rows = []
-    for s, sname in SCENARIOS.items():
+    for s, sname in scen_items(rates):
         for loc, lname in LOCALITIES.items():
             mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
             if mf and ma:
@@ -244,7 +283,7 @@ def ratio_bullets(rates, bad, targets):
     out = []
     for loc, lname in LOCALITIES.items():
         parts = []
-        for s, sname in SCENARIOS.items():
+        for s, sname in scen_items(rates, bad):
             mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
             if mf is None and not bad.get((f, loc, s)):
                 continue
@@ -274,7 +313,7 @@ def p50_bullets(p50s, targets, scen, what):
 def follower_bullets(rates, targets, who="the stream leader"):
     """What a follower costs: leader-remote / leader-local of each target."""
     out = []
-    for s, sname in SCENARIOS.items():
+    for s, sname in scen_items(rates):
         cells = []
         for t in targets:
             ml, mr = med(rates.get((t, "local", s), [])), med(rates.get((t, "remote", s), []))
@@ -310,10 +349,11 @@ def cmd_interp(path, targets, fsync_path=None):
                  for t in targets if (t, "js pub sync") in per]
         if cells:
             out.append("- Sync-to-disk calls per `js pub sync` message, all three nodes together: " + ", ".join(cells) + ".")
-        cells = [f"{t} {per[(t, 'js pub async')][1]:.1f}" for t in targets
-                 if (t, "js pub async") in per and per[(t, "js pub async")][1]]
-        if cells:
-            out.append("- Messages per sync-to-disk call with `js pub async` (group commit): " + ", ".join(cells) + ".")
+        for mode in ("js pub async", "js pub async --clients 4"):
+            cells = [f"{t} {per[(t, mode)][1]:.1f}" for t in targets if (t, mode) in per and per[(t, mode)][1]]
+            if cells:
+                out.append(f"- Messages per sync-to-disk call with `{mode}` (group commit; all nodes' calls "
+                           "together): " + ", ".join(cells) + ".")
     nbad = sum(len(v) for k, v in bad.items())
     if nbad:
         out.append(f"- {nbad} run(s) were not counted (failed, or the stream leader was not where it "
@@ -328,7 +368,7 @@ def cmd_cinterp(path, targets):
     f, d, a = targets
     out = []
     rows = []
-    for s, sname in SCENARIOS.items():
+    for s, sname in scen_items(rates):
         for loc, lname in LOCALITIES.items():
             mf, md, ma = (med(rates.get((t, loc, s), [])) for t in targets)
             if mf and md and ma:
@@ -365,6 +405,13 @@ def cmd_cinterp(path, targets):
         out.append(f"- {nbad} run(s) were not counted (failed, or a leader was not where it should be); "
                    "see the list below the table.")
     print("\n".join(out))
+    return 0
+
+
+def cmd_median(path, target, loc, scen):
+    rates, _, _, _ = load(path)
+    m = med(rates.get((target, loc, scen), []))
+    print(f"{m:.0f}" if m else "NA")
     return 0
 
 
@@ -460,6 +507,8 @@ def main(argv):
         return cmd_consumer_check(int(argv[2]), argv[3] == "1")
     if len(argv) == 3 and argv[1] == "strace-count":
         return cmd_strace_count(argv[2])
+    if len(argv) == 6 and argv[1] == "median":
+        return cmd_median(*argv[2:6])
     if len(argv) == 6 and argv[1] == "table":
         return cmd_table(argv[2], argv[3:6])
     if len(argv) in (6, 7) and argv[1] == "interp":
