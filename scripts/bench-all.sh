@@ -118,6 +118,8 @@ show() { # show ARGS...: a command line for the docs (quoted where needed, paths
 	for a in "$@"; do
 		a=${a//"$BIN"/BINARY}
 		a=${a//"$HERE/"/scripts/}
+		# (the longer of the two directories first: one may be a prefix of the other)
+		if [ -n "$PROF" ] && [ ${#PROF} -gt ${#OUT} ]; then a=${a//"$PROF"/PROF}; fi
 		a=${a//"$OUT"/OUT}
 		[ -n "$PROF" ] && a=${a//"$PROF"/PROF}
 		if [[ $a == *" "* ]]; then c+="\"$a\" "; else c+="$a "; fi
