@@ -65,10 +65,13 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	SnapshotThreshold uint64
 	SnapshotLogRatio  float64
-	// SnapshotSyncBytes paces the writing of a snapshot: every this many
-	// bytes it waits for them to reach the disk (DefaultSnapshotSyncBytes;
-	// 0 writes unpaced, leaving it all to the final fsync).
+	// SnapshotSyncBytes and SnapshotWriteRate pace the writing of a
+	// snapshot (snapshot_write.go): every SnapshotSyncBytes it waits for
+	// them to reach the disk, and it writes at most SnapshotWriteRate bytes
+	// per second. SnapshotSyncBytes 0 writes unpaced, leaving it all to the
+	// final fsync; SnapshotWriteRate 0 is no limit.
 	SnapshotSyncBytes int64
+	SnapshotWriteRate int64
 	// TrailingLogs is how many entries stay in the log after a snapshot,
 	// so slightly lagging followers catch up from the log rather than a
 	// snapshot install (0 = raft's default, 10240).
@@ -119,6 +122,7 @@ func DefaultConfig() Config {
 		SnapshotThreshold:  8192,
 		SnapshotLogRatio:   1,
 		SnapshotSyncBytes:  DefaultSnapshotSyncBytes,
+		SnapshotWriteRate:  DefaultSnapshotWriteRate,
 		ReconcileInterval:  5 * time.Second,
 	}
 }
@@ -170,6 +174,12 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotInterval <= 0 {
 		return &ConfigError{Field: "snapshot_interval", Value: c.SnapshotInterval, Err: fmt.Errorf("must be positive")}
+	}
+	if c.SnapshotSyncBytes < 0 {
+		return &ConfigError{Field: "snapshot_sync_bytes", Value: c.SnapshotSyncBytes, Err: fmt.Errorf("must not be negative")}
+	}
+	if c.SnapshotWriteRate < 0 {
+		return &ConfigError{Field: "snapshot_write_rate", Value: c.SnapshotWriteRate, Err: fmt.Errorf("must not be negative")}
 	}
 	if c.SnapshotLogRatio < 0 {
 		return &ConfigError{Field: "snapshot_log_ratio", Value: c.SnapshotLogRatio, Err: fmt.Errorf("must not be negative")}

@@ -140,7 +140,8 @@ func (n *Node) start() error {
 	// The leader reads recent entries back for every AppendEntries it
 	// sends; the cache serves them from memory instead of the log file.
 	logs := newLogCache(n.store, logCacheEntries, logCacheBytes)
-	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, m: n.m, log: n.log.Named("snapshot")}
+	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, rate: n.cfg.SnapshotWriteRate,
+		m: n.m, log: n.log.Named("snapshot")}
 	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 		n.snapBook.markIndex.Store(metas[0].Index) // newest first
 	}

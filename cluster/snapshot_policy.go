@@ -40,13 +40,14 @@ type snapshotBook struct {
 
 	dir       string // raft's FileSnapshotStore directory
 	syncBytes int64  // pacing step (DefaultSnapshotSyncBytes); <= 0: off
+	rate      int64  // bytes per second at most (DefaultSnapshotWriteRate); 0: no limit
 	m         *metrics.Cluster
 	log       *zap.Logger
 }
 
 // pacedSink opens the writer a snapshot is written through.
 func (b *snapshotBook) pacedSink(sink raft.SnapshotSink) *pacedSink {
-	p, err := openPacedSink(sink, b.dir, b.syncBytes)
+	p, err := openPacedSink(sink, b.dir, b.syncBytes, b.rate)
 	if err != nil {
 		b.log.Warn("writing snapshot without pacing", zap.Error(err))
 	}

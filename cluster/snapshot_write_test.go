@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -24,7 +25,7 @@ func TestPacedSink_FindsRaftsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	const step = 256 << 10
-	p, err := openPacedSink(sink, dir, step)
+	p, err := openPacedSink(sink, dir, step, 0)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -65,6 +66,36 @@ func TestPacedSink_FindsRaftsFile(t *testing.T) {
 	}
 }
 
+// The write rate holds: 4 MiB in 1 MiB steps at 32 MiB/s take at least
+// 125 ms.
+func TestPacedSink_Rate(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := store.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Cancel()
+	p, err := openPacedSink(sink, dir, 1<<20, 32<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	buf := make([]byte, 64<<10)
+	for range 64 {
+		if _, err := p.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if took := time.Since(p.start); took < 125*time.Millisecond {
+		t.Fatalf("4 MiB at 32 MiB/s took %v", took)
+	}
+}
+
 // Pacing off (step 0) or another kind of sink: a plain pass-through.
 func TestPacedSink_Unpaced(t *testing.T) {
 	t.Parallel()
@@ -78,7 +109,7 @@ func TestPacedSink_Unpaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Cancel()
-	p, err := openPacedSink(sink, dir, 0)
+	p, err := openPacedSink(sink, dir, 0, 0)
 	if err != nil || p.f != nil {
 		t.Fatalf("step 0: handle %v, err %v; want neither", p.f, err)
 	}
@@ -87,7 +118,7 @@ func TestPacedSink_Unpaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = openPacedSink(msink, dir, 1)
+	p, err = openPacedSink(msink, dir, 1, 0)
 	if err != nil || p.f != nil {
 		t.Fatalf("in-memory sink: handle %v, err %v; want neither", p.f, err)
 	}

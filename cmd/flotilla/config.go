@@ -145,6 +145,9 @@ func (cfg serverConfig) validate() error {
 	if cfg.Cluster.SnapshotSyncBytes < 0 {
 		return &fieldError{Field: configKey(flagSnapshotSyncBytes), Value: cfg.Cluster.SnapshotSyncBytes, Err: fmt.Errorf("%w: must not be negative", errOutOfRange)}
 	}
+	if cfg.Cluster.SnapshotWriteRate < 0 {
+		return &fieldError{Field: configKey(flagSnapshotWriteRate), Value: cfg.Cluster.SnapshotWriteRate, Err: fmt.Errorf("%w: must not be negative", errOutOfRange)}
+	}
 	switch cfg.Cluster.RaftLogStore {
 	case cluster.LogStoreAuto, cluster.LogStoreSegments, cluster.LogStoreBoltDB:
 	default:
@@ -280,6 +283,7 @@ func (r *resolver) resolve() serverConfig {
 	cl.RaftLogStore = r.str(flagRaftLogStore)
 	cl.SnapshotLogRatio = r.float(flagSnapshotLogRatio)
 	cl.SnapshotSyncBytes = int64(r.byteSize(flagSnapshotSyncBytes))
+	cl.SnapshotWriteRate = int64(r.byteSize(flagSnapshotWriteRate))
 	return serverConfig{
 		NodeID:            r.str(flagNodeID),
 		DataDir:           r.str(flagDataDir),

@@ -37,6 +37,7 @@ const (
 	flagRaftLogStore       = "raft-log-store"
 	flagSnapshotLogRatio   = "raft-snapshot-log-ratio"
 	flagSnapshotSyncBytes  = "raft-snapshot-sync-bytes"
+	flagSnapshotWriteRate  = "raft-snapshot-write-rate"
 
 	flagLogLevel  = "log-level"
 	flagLogFormat = "log-format"
@@ -151,6 +152,7 @@ func serverFlags() []cli.Flag {
 				"lower = less log on disk and less to replay, more snapshot writing (0 = every 8192 entries, whatever the size)",
 		},
 		byteSize(flagSnapshotSyncBytes, catCluster, "write a snapshot to disk in steps of this size so the Raft log's fsyncs never queue behind it (0 = one fsync at the end)", int(cd.SnapshotSyncBytes)),
+		byteSize(flagSnapshotWriteRate, catCluster, "bytes per second a snapshot is written at most, leaving the disk to the Raft log (0 = no limit; needs --raft-snapshot-sync-bytes)", int(cd.SnapshotWriteRate)),
 		str(flagRaftLogStore, catCluster, "Raft log format: segments (one fsync per append) or boltdb (raft-boltdb, two); empty = the data dir's format, segments for a new one (a data dir is never converted)", ""),
 
 		byteSize(flagMaxPayload, catLimits, "largest message (headers + payload) a client may publish", d.MaxPayload),
