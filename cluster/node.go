@@ -142,6 +142,7 @@ func (n *Node) start() error {
 	logs := newLogCache(n.store, logCacheEntries, logCacheBytes)
 	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, rate: n.cfg.SnapshotWriteRate,
 		m: n.m, log: n.log.Named("snapshot")}
+	n.snapBook.newRound()
 	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
 		n.snapBook.markIndex.Store(metas[0].Index) // newest first
 	}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"errors"
+	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +30,14 @@ import (
 // (an append-only stream, whose state grows faster than its log) is then
 // rarely copied at all; one that churns (a work queue, a stream at its
 // limits) is small or is copied once per its size in new log.
+//
+// Every replica applies the same entries, so without more they would all
+// reach the threshold at the same index and snapshot at once: on a shared
+// disk (or one that is simply busy) three gigabyte copies at the same time
+// starved the followers' log writes long enough for the leader to lose its
+// lease (growth run with ratio 0, 2026-11-29). Each node therefore scales
+// both thresholds by its own random factor in [1, 1.5), drawn anew after
+// each snapshot, which spreads the replicas' snapshots apart.
 
 // snapshotBook is what the policy keeps: the command bytes applied since
 // the node started, and the index and byte count as of the last snapshot
@@ -37,6 +47,7 @@ type snapshotBook struct {
 	applied   atomic.Uint64 // command bytes applied since start
 	markIndex atomic.Uint64 // last index covered by the newest snapshot
 	markBytes atomic.Uint64 // applied as of that snapshot
+	jitter    atomic.Uint64 // math.Float64bits of this round's factor in [1, 1.5)
 
 	dir       string // raft's FileSnapshotStore directory
 	syncBytes int64  // pacing step (DefaultSnapshotSyncBytes); <= 0: off
@@ -54,10 +65,16 @@ func (b *snapshotBook) pacedSink(sink raft.SnapshotSink) *pacedSink {
 	return p
 }
 
+// newRound draws the jitter factor for the next snapshot.
+func (b *snapshotBook) newRound() { b.jitter.Store(math.Float64bits(1 + rand.Float64()/2)) }
+
+func (b *snapshotBook) factor() float64 { return math.Float64frombits(b.jitter.Load()) }
+
 // persisted records a snapshot that was written in full.
 func (b *snapshotBook) persisted(index, applied uint64, size int64, took time.Duration) {
 	b.markIndex.Store(index)
 	b.markBytes.Store(applied)
+	b.newRound()
 	b.m.Snapshots.Inc()
 	b.m.SnapshotBytes.Set(float64(size))
 	b.m.SnapshotSeconds.Set(took.Seconds())
@@ -95,7 +112,9 @@ func (n *Node) maybeSnapshot() {
 	entries := n.applied.Load() - min(b.markIndex.Load(), n.applied.Load())
 	logBytes := b.applied.Load() - b.markBytes.Load()
 	n.m.LogBytesSinceSnapshot.Set(float64(logBytes))
-	if entries < n.cfg.SnapshotThreshold {
+	f := b.factor()
+	threshold := uint64(float64(n.cfg.SnapshotThreshold) * f)
+	if entries < threshold {
 		return // cheap: no need to ask the state machine its size
 	}
 	size, err := n.sm.Size()
@@ -103,7 +122,7 @@ func (n *Node) maybeSnapshot() {
 		n.log.Warn("snapshot policy: state size unknown", zap.Error(err))
 		return
 	}
-	if !snapshotDue(entries, logBytes, size, n.cfg.SnapshotThreshold, n.cfg.SnapshotLogRatio) {
+	if !snapshotDue(entries, logBytes, size, threshold, n.cfg.SnapshotLogRatio*f) {
 		return
 	}
 	n.log.Info("taking snapshot", zap.Uint64("entries_since", entries), zap.Uint64("log_bytes_since", logBytes),
