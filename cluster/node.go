@@ -141,11 +141,8 @@ func (n *Node) start() error {
 	// sends; the cache serves them from memory instead of the log file.
 	logs := newLogCache(n.store, logCacheEntries, logCacheBytes)
 	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, rate: n.cfg.SnapshotWriteRate,
-		m: n.m, log: n.log.Named("snapshot")}
+		stop: n.shutdownCh, m: n.m, log: n.log.Named("snapshot")}
 	n.snapBook.newRound()
-	if metas, err := snaps.List(); err == nil && len(metas) > 0 {
-		n.snapBook.markIndex.Store(metas[0].Index) // newest first
-	}
 	fsm := &fsmAdapter{sm: n.sm, applied: n.applied.Store, book: n.snapBook}
 	n.raft, err = raft.NewRaft(n.raftConfig(), fsm, logs, n.store, snaps, n.trans)
 	if err == nil {

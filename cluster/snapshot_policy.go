@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -40,25 +41,26 @@ import (
 // each snapshot, which spreads the replicas' snapshots apart.
 
 // snapshotBook is what the policy keeps: the command bytes applied since
-// the node started, and the index and byte count as of the last snapshot
-// written here. Writers: raft's FSM goroutine (applied, through
-// fsmAdapter) and its snapshot goroutine (persisted).
+// the node started, and that count as of the last snapshot written here.
+// Writers: raft's FSM goroutine (applied, through fsmAdapter) and its
+// snapshot goroutine (persisted). The entries since the last snapshot come
+// from raft, which also knows of snapshots installed from the leader.
 type snapshotBook struct {
 	applied   atomic.Uint64 // command bytes applied since start
-	markIndex atomic.Uint64 // last index covered by the newest snapshot
-	markBytes atomic.Uint64 // applied as of that snapshot
+	markBytes atomic.Uint64 // applied as of the last snapshot written here
 	jitter    atomic.Uint64 // math.Float64bits of this round's factor in [1, 1.5)
 
-	dir       string // raft's FileSnapshotStore directory
-	syncBytes int64  // pacing step (DefaultSnapshotSyncBytes); <= 0: off
-	rate      int64  // bytes per second at most (DefaultSnapshotWriteRate); 0: no limit
+	dir       string          // raft's FileSnapshotStore directory
+	syncBytes int64           // pacing step (DefaultSnapshotSyncBytes); <= 0: off
+	rate      int64           // bytes per second at most (DefaultSnapshotWriteRate); 0: no limit
+	stop      <-chan struct{} // the node's shutdown: a paced write gives up
 	m         *metrics.Cluster
 	log       *zap.Logger
 }
 
 // pacedSink opens the writer a snapshot is written through.
 func (b *snapshotBook) pacedSink(sink raft.SnapshotSink) *pacedSink {
-	p, err := openPacedSink(sink, b.dir, b.syncBytes, b.rate)
+	p, err := openPacedSink(sink, b.dir, b.syncBytes, b.rate, b.stop)
 	if err != nil {
 		b.log.Warn("writing snapshot without pacing", zap.Error(err))
 	}
@@ -72,7 +74,6 @@ func (b *snapshotBook) factor() float64 { return math.Float64frombits(b.jitter.L
 
 // persisted records a snapshot that was written in full.
 func (b *snapshotBook) persisted(index, applied uint64, size int64, took time.Duration) {
-	b.markIndex.Store(index)
 	b.markBytes.Store(applied)
 	b.newRound()
 	b.m.Snapshots.Inc()
@@ -109,7 +110,8 @@ func (n *Node) snapshotLoop() {
 
 func (n *Node) maybeSnapshot() {
 	b := n.snapBook
-	entries := n.applied.Load() - min(b.markIndex.Load(), n.applied.Load())
+	last, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	entries := n.applied.Load() - min(last, n.applied.Load())
 	logBytes := b.applied.Load() - b.markBytes.Load()
 	n.m.LogBytesSinceSnapshot.Set(float64(logBytes))
 	f := b.factor()

@@ -43,20 +43,23 @@ type pacedSink struct {
 	f       *os.File // nil: not paced
 	step    int64
 	rate    int64 // bytes per second; 0: as fast as the disk takes it
+	stop    <-chan struct{}
 	start   time.Time
 	written int64
 	synced  int64 // offset up to which writeOut was called
 	steps   int   // writeOut calls (tests)
 }
 
-// openPacedSink wraps sink. Pacing needs the file behind raft's
+// openPacedSink wraps sink; a paced write gives up with ErrShutdown once
+// stop is closed (a slow snapshot of a big state would otherwise hold up
+// the node's shutdown for as long as it takes). Pacing needs the file behind raft's
 // FileSnapshotStore sink, which keeps its state in
 // <dir>/snapshots/<id>.tmp/state.bin while it is written (raft's layout,
 // pinned by TestPacedSink_FindsRaftsFile). Any other sink, a step <= 0 or
 // a file that cannot be opened gives an unpaced writer; the error says why
 // for the last case.
-func openPacedSink(sink raft.SnapshotSink, dir string, step, rate int64) (*pacedSink, error) {
-	p := &pacedSink{w: sink, step: step, rate: rate, start: time.Now()}
+func openPacedSink(sink raft.SnapshotSink, dir string, step, rate int64, stop <-chan struct{}) (*pacedSink, error) {
+	p := &pacedSink{w: sink, step: step, rate: rate, stop: stop, start: time.Now()}
 	if _, ok := sink.(*raft.FileSnapshotSink); !ok || dir == "" || step <= 0 {
 		return p, nil
 	}
@@ -79,12 +82,35 @@ func (p *pacedSink) Write(b []byte) (int, error) {
 		}
 		p.synced = p.written
 		p.steps++
-		if p.rate > 0 {
-			// Pacing, not synchronisation: stay at the rate.
-			time.Sleep(time.Duration(float64(p.written)/float64(p.rate)*float64(time.Second)) - time.Since(p.start))
+		if err == nil {
+			err = p.keepRate()
 		}
 	}
 	return n, err
+}
+
+// keepRate waits until the bytes written so far are within the rate.
+func (p *pacedSink) keepRate() error {
+	wait := time.Duration(0)
+	if p.rate > 0 {
+		wait = time.Duration(float64(p.written)/float64(p.rate)*float64(time.Second)) - time.Since(p.start)
+	}
+	if wait <= 0 {
+		select {
+		case <-p.stop:
+			return ErrShutdown
+		default:
+			return nil
+		}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-p.stop:
+		return ErrShutdown
+	case <-t.C:
+		return nil
+	}
 }
 
 // close closes the second handle (the sink itself is raft's to close).

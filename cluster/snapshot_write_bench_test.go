@@ -91,7 +91,7 @@ func snapshotUnderLogLoad(b *testing.B, size, step, rate int64) ([]time.Duration
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := openPacedSink(sink, dir, step, rate)
+	p, err := openPacedSink(sink, dir, step, rate, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -25,7 +26,7 @@ func TestPacedSink_FindsRaftsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	const step = 256 << 10
-	p, err := openPacedSink(sink, dir, step, 0)
+	p, err := openPacedSink(sink, dir, step, 0, nil)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -80,7 +81,7 @@ func TestPacedSink_Rate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Cancel()
-	p, err := openPacedSink(sink, dir, 1<<20, 32<<20)
+	p, err := openPacedSink(sink, dir, 1<<20, 32<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +94,42 @@ func TestPacedSink_Rate(t *testing.T) {
 	}
 	if took := time.Since(p.start); took < 125*time.Millisecond {
 		t.Fatalf("4 MiB at 32 MiB/s took %v", took)
+	}
+}
+
+// A paced write gives up once the node shuts down, also while it waits
+// for the rate.
+func TestPacedSink_StopsOnShutdown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := store.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Cancel()
+	stop := make(chan struct{})
+	p, err := openPacedSink(sink, dir, 64<<10, 1024, stop) // a step takes a minute at this rate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Write(make([]byte, 64<<10))
+		done <- err
+	}()
+	close(stop)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrShutdown) {
+			t.Fatalf("write after shutdown: %v, want ErrShutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("paced write did not stop at shutdown")
 	}
 }
 
@@ -109,7 +146,7 @@ func TestPacedSink_Unpaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Cancel()
-	p, err := openPacedSink(sink, dir, 0, 0)
+	p, err := openPacedSink(sink, dir, 0, 0, nil)
 	if err != nil || p.f != nil {
 		t.Fatalf("step 0: handle %v, err %v; want neither", p.f, err)
 	}
@@ -118,7 +155,7 @@ func TestPacedSink_Unpaced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err = openPacedSink(msink, dir, 1, 0)
+	p, err = openPacedSink(msink, dir, 1, 0, nil)
 	if err != nil || p.f != nil {
 		t.Fatalf("in-memory sink: handle %v, err %v; want neither", p.f, err)
 	}
