@@ -8,6 +8,7 @@ Usage:
       OUTDIR/js3/results-consume.tsv, OUTDIR/js3/fsync.tsv (three-node runs of bench-js.sh),
       OUTDIR/js1/results.tsv (single-server run) and OUTDIR/core/results.tsv (bench-core.sh).
       META holds key=value lines (date, args, elapsed, machine, load, tools, cmd..., failed...).
+      The busy-machine warnings of the steps' sections (OUTDIR/js3.md, js1.md, core.md) are repeated.
       With PROFDIR (the -P directory of the steps): for every missed target whose scenario was
       profiled, writes the top 15 lines of `go tool pprof -top` of its CPU and allocation
       profiles next to them (NAME.cpu.top.txt, NAME.allocs.top.txt) and shows them; the profiles
@@ -315,6 +316,23 @@ def cmd_report(out, meta_path, profdir=None):
     if meta["failed"]:
         print("Steps that reported failed `nats bench` runs (not counted; see their sections and "
               "failures.txt): " + ", ".join(meta["failed"]) + ".")
+        print()
+    busy = []
+    for step, what in (("js3", "three-node step"), ("js1", "single-node step"), ("core", "core step")):
+        try:
+            text = open(os.path.join(out, f"{step}.md")).read()
+        except OSError:
+            continue
+        for para in text.split("\n\n"):
+            if "The machine was busy" in para:
+                busy.append(f"{what}: " + " ".join(para.replace("**", "").split()))
+                break
+    if busy:
+        print("**The machine was busy** during some steps (their own warnings, from the sections they "
+              "printed):")
+        print()
+        for b in busy:
+            print(f"- {b}")
         print()
     print(f"Machine: {meta.get('machine', '?')}; {meta.get('load', '?')}. All servers and the clients "
           "share the CPUs and the disk, so compare ratios within this run, not absolute numbers "
