@@ -67,8 +67,19 @@ func OpenWith(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// openDB opens the bbolt file. The free page list is neither written at
+// each commit (NoFreelistSync) nor kept as a sorted array: by default bbolt
+// rewrites the whole list with every commit and merges it into a new
+// array, so once a file has many free pages (a deleted or purged stream, a
+// work queue) every applied Raft batch paid for all of them:
+// BenchmarkCommitWithLargeFreelist (400,000 records deleted) measured 717
+// us and 745 KB allocated per small commit, against 63 us and 22 KB with
+// these options (etcd runs bbolt the same way). The price is paid at open:
+// bbolt rebuilds the list by walking the file, 1.8 s for a 1.75 GB file in
+// the page cache.
 func openDB(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.LazySync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.LazySync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, translate(err))
 	}
