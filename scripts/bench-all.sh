@@ -98,6 +98,7 @@ trap 'exit 130' INT TERM
 # the common options of the steps
 com=()
 [ -n "$QUICK" ] && com+=(-q)
+[ -z "$QUICK" ] && RUNS=${RUNS:-3} # (the steps' own defaults differ: bench-core.sh runs 5)
 [ -n "$RUNS" ] && com+=(-r "$RUNS")
 js=()
 [ -n "$N1" ] && js+=(-s "$N1")
