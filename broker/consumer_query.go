@@ -30,7 +30,7 @@ func matchesFilters(filters []string, subject string) bool {
 func (r msgReader) nextMatching(filters []string, from uint64) uint64 {
 	switch len(filters) {
 	case 0:
-		k, _ := r.msgs.Cursor().Seek(seqKey(nil, from))
+		k, _ := r.cursor().seek(from)
 		if k == nil {
 			return 0
 		}
@@ -144,6 +144,7 @@ func streamReader(tx *storage.Tx, stream string) (msgReader, streamCounters, boo
 	if r.msgs == nil || r.subjects == nil {
 		return msgReader{}, c, false, nil
 	}
+	r.cur = &msgCursor{b: r.msgs}
 	return r, c, true, nil
 }
 

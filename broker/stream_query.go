@@ -345,14 +345,67 @@ func (f *FSM) GetMsg(stream string, req MsgGetRequest) (*StoredMsg, *APIError) {
 }
 
 // msgReader reads one stream's buckets in a read transaction.
-type msgReader struct{ msgs, subjects *storage.Bucket }
+type msgReader struct {
+	msgs, subjects *storage.Bucket
+	// cur, when set, is shared by the copies of this reader: the stream
+	// reads of one read transaction walk one cursor (see msgCursor).
+	cur *msgCursor
+}
+
+// msgCursor remembers where the last read of the messages bucket stopped.
+// A consumer delivers in sequence order, asking first for the next
+// sequence (nextMatching) and then for the message (load): with the
+// cursor that is one step to the next record instead of two searches from
+// the root per message (the two searches were 27% of the leader's CPU
+// serving an ordered consumer). Only for read transactions: a write moves
+// records under the cursor.
+type msgCursor struct {
+	b    *storage.Bucket
+	c    *storage.Cursor
+	k, v []byte // the record the cursor is at; k nil: none
+}
+
+// cursor returns the shared cursor, or a fresh one for a reader without.
+func (r msgReader) cursor() *msgCursor {
+	if r.cur != nil {
+		return r.cur
+	}
+	return &msgCursor{b: r.msgs}
+}
+
+// seek moves to the first record at or after sequence from: no move when
+// the cursor is there already, one step when it is just before.
+func (mc *msgCursor) seek(from uint64) (k, v []byte) {
+	switch {
+	case mc.k != nil && seqOf(mc.k) == from:
+	case mc.k != nil && seqOf(mc.k)+1 == from:
+		mc.k, mc.v = mc.c.Next()
+	default:
+		if mc.c == nil {
+			mc.c = mc.b.Cursor()
+		}
+		mc.k, mc.v = mc.c.Seek(seqKey(nil, from))
+	}
+	return mc.k, mc.v
+}
+
+// next steps to the following record.
+func (mc *msgCursor) next() (k, v []byte) {
+	mc.k, mc.v = mc.c.Next()
+	return mc.k, mc.v
+}
 
 // load returns a copy of the message at seq, nil if none.
 func (r msgReader) load(seq uint64) (*StoredMsg, error) {
 	if seq == 0 {
 		return nil, nil
 	}
-	rec := r.msgs.Get(seqKey(nil, seq))
+	var rec []byte
+	if mc := r.cur; mc != nil && mc.k != nil && seqOf(mc.k) == seq {
+		rec = mc.v
+	} else {
+		rec = r.msgs.Get(seqKey(nil, seq))
+	}
 	if rec == nil {
 		return nil, nil
 	}
@@ -401,8 +454,8 @@ func (r msgReader) nextFor(filter string, from uint64) uint64 {
 		}
 		end = last
 	}
-	c := r.msgs.Cursor()
-	for k, v := c.Seek(seqKey(nil, from)); k != nil && seqOf(k) <= end; k, v = c.Next() {
+	mc := r.cursor()
+	for k, v := mc.seek(from); k != nil && seqOf(k) <= end; k, v = mc.next() {
 		if _, m, err := decodeMsgRecord(v); err == nil && SubjectMatches(filter, string(m.subject)) {
 			return seqOf(k)
 		}
