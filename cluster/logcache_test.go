@@ -58,3 +58,31 @@ func TestLogCache_BoundedInBytes(t *testing.T) {
 		t.Fatalf("entry 35 after the delete: %v", err)
 	}
 }
+
+// Over its byte bound the cache drops its oldest entries, so the newest
+// (what replication and the followers' apply read) are always cached.
+func TestLogCache_KeepsTheNewest(t *testing.T) {
+	t.Parallel()
+	seg, err := openSegLog(t.TempDir(), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = seg.Close() })
+	const entry = 1000
+	c := newLogCache(seg, 64, 5*(entry+64)) // room for the newest 5 entries
+	for i := uint64(1); i <= 200; i++ {
+		if err := c.StoreLogs([]*raft.Log{{Index: i, Term: 1, Type: raft.LogCommand, Data: make([]byte, entry)}}); err != nil {
+			t.Fatal(err)
+		}
+		for j := uint64(1); j <= i; j++ {
+			s := c.ring[j%64]
+			cached := s != nil && s.Index == j
+			if want := j+5 > i; cached != want {
+				t.Fatalf("after storing %d: entry %d cached %v, want %v", i, j, cached, want)
+			}
+		}
+	}
+	if c.bytes != 5*(entry+64) {
+		t.Fatalf("cache holds %d bytes, want %d", c.bytes, 5*(entry+64))
+	}
+}
