@@ -36,9 +36,6 @@ const (
 const (
 	minReadBuf = 1024
 	maxReadBuf = 64 * 1024
-	// maxKeptOut is the largest outbound buffer kept for reuse after a
-	// flush; a burst that needed more gives its memory back.
-	maxKeptOut = 256 * 1024
 )
 
 // conn is one client connection. Two goroutines own it: readLoop parses
@@ -82,9 +79,9 @@ type conn struct {
 	ver   string
 
 	outMu     sync.Mutex
-	out       []byte // queued for the next write
-	spare     []byte // the buffer the writer finished with, reused
-	inFlight  int    // bytes the writer is writing now, counted against MaxPending
+	out       outQueue    // queued for the next write
+	wbufs     net.Buffers // the writer's scratch (writeChunks)
+	inFlight  int         // bytes the writer is writing now, counted against MaxPending
 	outMsgs   int64  // messages in out, for metrics at flush time
 	outBytes  int64
 	stallCh   chan struct{} // closed when out drains below stallAt

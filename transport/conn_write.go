@@ -28,16 +28,16 @@ func (c *conn) Deliver(sub *broker.Subscription, m *broker.Message) {
 		return
 	}
 	need := len(m.Subject) + len(sub.SID) + len(m.Reply) + size + 48
-	if len(c.out)+c.inFlight+need > c.s.cfg.MaxPending {
+	if c.out.n+c.inFlight+need > c.s.cfg.MaxPending {
 		c.outMu.Unlock()
 		c.slowConsumer("max pending exceeded")
 		return
 	}
-	c.out = appendMsg(c.out, m.Subject, sub.SID, m.Reply, hdr, m.Payload)
+	c.out.grew(appendMsg(c.out.tail(need), m.Subject, sub.SID, m.Reply, hdr, m.Payload))
 	c.outMsgs++
 	c.outBytes += int64(size)
 	var stall chan struct{}
-	if m.Publisher != nil && len(c.out)+c.inFlight > c.stallAt() {
+	if m.Publisher != nil && c.out.n+c.inFlight > c.stallAt() {
 		if c.stallCh == nil {
 			c.stallCh = make(chan struct{})
 		}
@@ -60,7 +60,7 @@ func (c *conn) stallAt() int { return c.s.cfg.MaxPending / 4 * 3 }
 // releaseStall wakes paused publishers once the buffer is below stallAt
 // (or the connection is closing). The caller holds outMu.
 func (c *conn) releaseStall(force bool) {
-	if c.stallCh != nil && (force || len(c.out)+c.inFlight <= c.stallAt()) {
+	if c.stallCh != nil && (force || c.out.n+c.inFlight <= c.stallAt()) {
 		close(c.stallCh)
 		c.stallCh = nil
 	}
@@ -109,12 +109,12 @@ func (c *conn) enqueueIf(cond func() bool, p []byte) bool {
 		c.outMu.Unlock()
 		return false
 	}
-	if len(c.out)+c.inFlight+len(p) > c.s.cfg.MaxPending {
+	if c.out.n+c.inFlight+len(p) > c.s.cfg.MaxPending {
 		c.outMu.Unlock()
 		c.slowConsumer("max pending exceeded")
 		return false
 	}
-	c.out = append(c.out, p...)
+	c.out.add(p)
 	c.outMu.Unlock()
 	c.signal()
 	return true
@@ -165,17 +165,16 @@ func (c *conn) writeLoop() {
 // closed (by a write failure or because a requested drain completed).
 func (c *conn) flush() bool {
 	c.outMu.Lock()
-	buf := c.out
-	c.out, c.spare = c.spare[:0], nil
-	c.inFlight = len(buf)
+	chunks, n := c.out.take()
+	c.inFlight = n
 	msgs, bytes := c.outMsgs, c.outBytes
 	c.outMsgs, c.outBytes = 0, 0
 	c.outMu.Unlock()
 
 	var err error
-	if len(buf) > 0 {
+	if n > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteDeadline))
-		_, err = c.nc.Write(buf)
+		err = writeChunks(c.nc, &c.wbufs, chunks)
 	}
 	if msgs > 0 {
 		c.s.m.MsgsOut.Add(float64(msgs))
@@ -186,11 +185,9 @@ func (c *conn) flush() bool {
 
 	c.outMu.Lock()
 	c.inFlight = 0
-	if cap(buf) <= maxKeptOut {
-		c.spare = buf[:0]
-	}
+	c.out.recycle(chunks)
 	c.releaseStall(err != nil)
-	drained := c.draining && len(c.out) == 0
+	drained := c.draining && c.out.n == 0
 	why := c.drainWhy
 	c.outMu.Unlock()
 

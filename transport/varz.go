@@ -130,7 +130,7 @@ func (c *conn) info() ConnInfo {
 		OutBytes:   c.stats.outBytes.Load(),
 	}
 	c.outMu.Lock()
-	ci.PendingBytes = len(c.out) + c.inFlight
+	ci.PendingBytes = c.out.n + c.inFlight
 	c.outMu.Unlock()
 	c.subMu.Lock()
 	ci.ClientName, ci.Lang, ci.Version = c.name, c.lang, c.ver
