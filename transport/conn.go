@@ -82,7 +82,7 @@ type conn struct {
 	out       outQueue    // queued for the next write
 	wbufs     net.Buffers // the writer's scratch (writeChunks)
 	inFlight  int         // bytes the writer is writing now, counted against MaxPending
-	outMsgs   int64  // messages in out, for metrics at flush time
+	outMsgs   int64       // messages in out, for metrics at flush time
 	outBytes  int64
 	stallCh   chan struct{} // closed when out drains below stallAt
 	ponged    bool          // a PONG after CONNECT is queued: async INFOs may follow
