@@ -318,8 +318,17 @@ func (n *Node) reconnectLoop() {
 // statsLoop mirrors raft.Stats() into the metrics and notices when this
 // node has been added to a configuration by a leader.
 func (n *Node) statsLoop() {
+	n.every(time.Second, func() {
+		n.updateStats()
+		n.checkGossipSelf()
+	})
+}
+
+// every runs fn every d until the node shuts down (a node goroutine: the
+// caller has added it to n.wg).
+func (n *Node) every(d time.Duration, fn func()) {
 	defer n.wg.Done()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
@@ -327,8 +336,7 @@ func (n *Node) statsLoop() {
 			return
 		case <-tick.C:
 		}
-		n.updateStats()
-		n.checkGossipSelf()
+		fn()
 	}
 }
 

@@ -94,19 +94,7 @@ func snapshotDue(entries, logBytes uint64, stateSize int64, threshold uint64, ra
 
 // snapshotLoop checks the policy every SnapshotInterval and takes the
 // snapshots it asks for, one at a time.
-func (n *Node) snapshotLoop() {
-	defer n.wg.Done()
-	tick := time.NewTicker(n.cfg.SnapshotInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.shutdownCh:
-			return
-		case <-tick.C:
-		}
-		n.maybeSnapshot()
-	}
-}
+func (n *Node) snapshotLoop() { n.every(n.cfg.SnapshotInterval, n.maybeSnapshot) }
 
 func (n *Node) maybeSnapshot() {
 	b := n.snapBook

@@ -11,11 +11,10 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The pacer finds the file behind raft's FileSnapshotSink (it depends on
-// raft's directory layout, which this pins), writes it out in steps, and
-// what raft stores is exactly what was written.
-func TestPacedSink_FindsRaftsFile(t *testing.T) {
-	t.Parallel()
+// newFileSink opens a snapshot sink of raft's FileSnapshotStore in a temp
+// dir, as the node does.
+func newFileSink(t *testing.T) (string, *raft.FileSnapshotStore, raft.SnapshotSink) {
+	t.Helper()
 	dir := t.TempDir()
 	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
 	if err != nil {
@@ -25,6 +24,15 @@ func TestPacedSink_FindsRaftsFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, store, sink
+}
+
+// The pacer finds the file behind raft's FileSnapshotSink (it depends on
+// raft's directory layout, which this pins), writes it out in steps, and
+// what raft stores is exactly what was written.
+func TestPacedSink_FindsRaftsFile(t *testing.T) {
+	t.Parallel()
+	dir, store, sink := newFileSink(t)
 	const step = 256 << 10
 	p, err := openPacedSink(sink, dir, step, 0, nil)
 	if err != nil {
@@ -71,15 +79,7 @@ func TestPacedSink_FindsRaftsFile(t *testing.T) {
 // 125 ms.
 func TestPacedSink_Rate(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := store.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, sink := newFileSink(t)
 	defer sink.Cancel()
 	p, err := openPacedSink(sink, dir, 1<<20, 32<<20, nil)
 	if err != nil {
@@ -101,15 +101,7 @@ func TestPacedSink_Rate(t *testing.T) {
 // for the rate.
 func TestPacedSink_StopsOnShutdown(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := store.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, sink := newFileSink(t)
 	defer sink.Cancel()
 	stop := make(chan struct{})
 	p, err := openPacedSink(sink, dir, 64<<10, 1024, stop) // a step takes a minute at this rate
@@ -136,15 +128,7 @@ func TestPacedSink_StopsOnShutdown(t *testing.T) {
 // Pacing off (step 0) or another kind of sink: a plain pass-through.
 func TestPacedSink_Unpaced(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	store, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := store.Create(raft.SnapshotVersionMax, 10, 1, raft.Configuration{}, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, sink := newFileSink(t)
 	defer sink.Cancel()
 	p, err := openPacedSink(sink, dir, 0, 0, nil)
 	if err != nil || p.f != nil {
