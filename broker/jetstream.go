@@ -15,6 +15,7 @@ import (
 // (*cluster.Node satisfies it).
 type Raft interface {
 	Apply(ctx context.Context, cmd []byte) (any, error)
+	Propose(ctx context.Context, cmd []byte) *cluster.Proposal
 	Forward(ctx context.Context, kind string, req []byte) ([]byte, error)
 	HandleForward(kind string, h cluster.ForwardHandler)
 	Barrier(ctx context.Context) error

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,12 +45,25 @@ func (js *JetStream) Capture(m *Message) bool {
 }
 
 // pubWorker sends queued publishes to the leader in batches: everything
-// queued while the previous batch was in flight goes in the next one, so a
-// burst of async publishes becomes a few Raft entries, not one per
-// message. One batch is in flight per node at a time, which keeps each
-// publisher's messages in order.
+// queued while the previous batch was being handed over goes in the next
+// one, so a burst of async publishes becomes a few Raft entries, not one
+// per message.
+//
+// On the leader, batches are pipelined: each is proposed as soon as Raft
+// takes it, up to pubInflight of them wait for their commit at once, and
+// pubAcker answers them in order. One client's burst then costs one Raft
+// round after its last message instead of one round per batch (a round is
+// the leader's log sync, then a follower's). Proposals from this one
+// goroutine are committed in the order they were made, which keeps each
+// publisher's messages in order. Elsewhere one batch at a time is
+// forwarded, and only once the pipelined ones are answered: forwarded
+// requests run concurrently on the leader, so two in flight could swap.
 func (js *JetStream) pubWorker() {
 	defer js.wg.Done()
+	proposed := make(chan proposedBatch, pubInflight)
+	var inflight sync.WaitGroup
+	go js.pubAcker(proposed)
+	defer close(proposed) // pubAcker answers what is in flight, then ends
 	for {
 		var first *pendingPub
 		select {
@@ -69,7 +83,81 @@ func (js *JetStream) pubWorker() {
 				break fill
 			}
 		}
+		if unsafeEarlyAck == nil && js.raft.IsLeader() {
+			inflight.Add(1)
+			proposed <- proposedBatch{batch: batch, p: js.proposeBatch(batch), done: inflight.Done}
+			continue
+		}
+		inflight.Wait()
 		js.storeBatch(batch)
+	}
+}
+
+// pubInflight bounds the batches proposed by one node's pubWorker and not
+// yet applied (each is at most pubBatchMsgs messages or pubBatchBytes).
+const pubInflight = 8
+
+// proposedBatch is a publish batch proposed to Raft on this node.
+type proposedBatch struct {
+	batch []*pendingPub
+	p     *cluster.Proposal
+	done  func()
+}
+
+// proposeBatch proposes a batch on this node (the leader) as one entry.
+func (js *JetStream) proposeBatch(batch []*pendingPub) *cluster.Proposal {
+	msgs := make([]PublishMsg, len(batch))
+	for i, p := range batch {
+		msgs[i] = p.msg
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
+	defer cancel()
+	return js.raft.Propose(ctx, EncodePublishBatch(time.Now(), msgs))
+}
+
+// pubAcker answers the pipelined batches in the order they were proposed.
+// A batch Raft refused because this node had stopped leading
+// (ErrNotLeader: certainly not stored) is forwarded to the new leader; the
+// batches proposed after it were refused as well, since the node cannot
+// have won another election in the microseconds between two proposals. A
+// batch whose outcome is unknown (leadership lost while in flight) is not
+// answered: the client times out and retries, and its Nats-Msg-Id makes
+// the retry safe.
+func (js *JetStream) pubAcker(proposed <-chan proposedBatch) {
+	for pb := range proposed {
+		res, err := pb.p.Wait()
+		switch {
+		case errors.Is(err, cluster.ErrNotLeader):
+			js.storeBatch(pb.batch)
+		case err != nil:
+			js.log.Warn("stream publish batch not stored", zap.Int("messages", len(pb.batch)), zap.Error(err))
+		default:
+			js.ackBatch(pb.batch, res)
+		}
+		pb.done()
+	}
+}
+
+// ackBatch answers each publish of a batch the leader applied (res: its
+// []PubAck) that has a reply subject.
+func (js *JetStream) ackBatch(batch []*pendingPub, res any) {
+	acks, ok := res.([]PubAck)
+	if !ok || len(acks) != len(batch) {
+		js.log.Error("bad stream publish result", zap.Int("messages", len(batch)), zap.String("result", fmt.Sprintf("%T", res)))
+		return
+	}
+	var buf []byte
+	for i, p := range batch {
+		if p.reply == "" {
+			continue
+		}
+		b, err := appendPubAck(buf[:0], &acks[i])
+		if err != nil {
+			js.log.Error("encode pub ack", zap.Error(err))
+			continue
+		}
+		buf = b
+		js.respond(p.reply, b)
 	}
 }
 

@@ -73,9 +73,41 @@ func (d Direction) String() string {
 // dial B, B's dials reach A and A receives what B sends, but A's replies
 // are dropped by A and would be swallowed by B anyway.
 type Faults struct {
-	mu      sync.Mutex
-	blocked map[string]Direction
-	conns   map[*faultConn]struct{}
+	mu       sync.Mutex
+	blocked  map[string]Direction
+	conns    map[*faultConn]struct{}
+	syncGate chan struct{} // non-nil while log syncs are held
+}
+
+// HoldLogSyncs makes this node's Raft log syncs wait until
+// ReleaseLogSyncs: a disk that stalls. Appends still reach the log file
+// (and, from a leader, the followers); they just do not become durable.
+func (f *Faults) HoldLogSyncs() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.syncGate == nil {
+		f.syncGate = make(chan struct{})
+	}
+}
+
+// ReleaseLogSyncs lets held and later log syncs run.
+func (f *Faults) ReleaseLogSyncs() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.syncGate != nil {
+		close(f.syncGate)
+		f.syncGate = nil
+	}
+}
+
+// waitLogSync is the segment log's hook before each sync.
+func (f *Faults) waitLogSync() {
+	f.mu.Lock()
+	g := f.syncGate
+	f.mu.Unlock()
+	if g != nil {
+		<-g
+	}
 }
 
 // NewFaults returns a Faults that blocks nothing.

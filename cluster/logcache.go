@@ -66,6 +66,30 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 	if err := c.store.StoreLogs(logs); err != nil {
 		return fmt.Errorf("store raft logs: %w", err)
 	}
+	c.add(logs)
+	return nil
+}
+
+// StoreLogsAsync implements raft.AsyncLogStore: the store's when it has
+// one (the segment log), else a synced StoreLogs.
+func (c *logCache) StoreLogsAsync(logs []*raft.Log, synced func(error)) error {
+	async, ok := c.store.(raft.AsyncLogStore)
+	if !ok {
+		if err := c.StoreLogs(logs); err != nil {
+			return err
+		}
+		synced(nil)
+		return nil
+	}
+	if err := async.StoreLogsAsync(logs, synced); err != nil {
+		return fmt.Errorf("store raft logs: %w", err)
+	}
+	c.add(logs)
+	return nil
+}
+
+// add caches appended entries.
+func (c *logCache) add(logs []*raft.Log) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	size := uint64(len(c.ring))
@@ -88,7 +112,6 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 		c.ring[l.Index%size] = l
 		c.bytes += n
 	}
-	return nil
 }
 
 // drop empties a slot.

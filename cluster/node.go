@@ -125,6 +125,9 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	if s, ok := n.store.(*segStore); ok && n.cfg.Faults != nil {
+		s.beforeSync = n.cfg.Faults.waitLogSync
+	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {
 		return fmt.Errorf("open snapshot store: %w", err)
@@ -253,16 +256,44 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 // Apply proposes a command and returns the state machine's result. It must
 // run on the leader (ErrNotLeader otherwise); use Forward to reach it.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	return n.Propose(ctx, cmd).Wait()
+}
+
+// Proposal is a command handed to Raft whose outcome is still to come.
+type Proposal struct {
+	n     *Node
+	f     raft.ApplyFuture
+	start time.Time
+	err   error
+}
+
+// Propose hands a command to Raft and returns without waiting for it to be
+// committed: commands proposed one after another by one goroutine are
+// committed in that order, so a caller can keep several in flight and
+// still keep their order. It waits only while Raft's leader loop is busy
+// taking the previous one (ctx bounds that wait). It must run on the
+// leader (the proposal fails with ErrNotLeader otherwise).
+func (n *Node) Propose(ctx context.Context, cmd []byte) *Proposal {
 	if !n.IsLeader() {
-		return nil, ErrNotLeader
+		return &Proposal{err: ErrNotLeader}
 	}
 	start := time.Now()
-	f := n.raft.Apply(cmd, n.timeout(ctx))
-	if err := n.waitFuture(f); err != nil {
+	return &Proposal{n: n, f: n.raft.Apply(cmd, n.timeout(ctx)), start: start}
+}
+
+// Wait returns the state machine's result of the proposal once it is
+// applied on this node, or why it was not (ErrNotLeader: certainly not
+// committed; ErrLeadershipLost: unknown). It returns early, with
+// ErrShutdown, when the node shuts down.
+func (p *Proposal) Wait() (any, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	if err := p.n.waitFuture(p.f); err != nil {
 		return nil, translate("apply", err)
 	}
-	n.m.ApplyDuration.Observe(time.Since(start).Seconds())
-	return f.Response(), nil
+	p.n.m.ApplyDuration.Observe(time.Since(p.start).Seconds())
+	return p.f.Response(), nil
 }
 
 // Barrier waits until every entry committed before it has been applied here

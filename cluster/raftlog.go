@@ -24,14 +24,22 @@ import (
 // both the leader's and each follower's append are on the path of every
 // acknowledgement.
 //
-// Crash safety: StoreLogs returns only after its records are synced, so a
-// crash can only tear the last, unacknowledged batch; opening truncates a
-// torn or garbled tail of the last segment at its first bad record. Files
-// are created and removed with a directory sync before anything depends
-// on them, and a suffix delete (Raft dropping conflicting entries) removes
-// later segments before truncating, so the segments left after any crash
-// are one contiguous run. A bad record anywhere else is corruption and
-// refuses to open.
+// A follower's append (StoreLogs) returns once it is synced. The leader's
+// (StoreLogsAsync) returns once written, and syncLoop syncs it while Raft
+// sends it to the followers; Raft counts the leader towards an entry's
+// quorum only after that sync (third_party/hashicorp/raft, FLOTILLA.md),
+// so a committed entry is still on a quorum's disks, and the leader's
+// sync is no longer in series with the followers'.
+//
+// Crash safety: a crash can only tear the unsynced tail of the last
+// segment (a segment is synced before the next one is started), which
+// holds only entries not yet committed with this node's copy; opening
+// truncates a torn or garbled tail of the last segment at its first bad
+// record. Files are created and removed with a directory sync before
+// anything depends on them, and a suffix delete (Raft dropping
+// conflicting entries) removes later segments before truncating, so the
+// segments left after any crash are one contiguous run. A bad record
+// anywhere else is corruption and refuses to open.
 //
 // Indexes must be contiguous (IsMonotonic): Raft then deletes the whole
 // log rather than leaving a gap after installing a snapshot.
@@ -39,12 +47,27 @@ type segLog struct {
 	dir     string
 	segSize int64
 
-	mu     sync.RWMutex
-	segs   []*segment // by first index; appends go to the last
-	first  uint64     // 0: empty
-	last   uint64
-	failed error // a failed sync: nothing is trusted any more
-	buf    []byte
+	// syncMu is held while syncing (and by anything that closes or
+	// truncates a segment, so no sync runs on it meanwhile); it is taken
+	// before mu, and mu is not held during a sync.
+	syncMu sync.Mutex
+
+	mu       sync.RWMutex
+	segs     []*segment // by first index; appends go to the last
+	first    uint64     // 0: empty
+	last     uint64
+	failed   error // a failed sync: nothing is trusted any more
+	buf      []byte
+	unsynced []*segment    // written to since their last sync
+	waiters  []func(error) // StoreLogsAsync callbacks for the next sync
+
+	// beforeSync, when set (Faults.HoldLogSyncs), runs before each sync.
+	beforeSync func()
+
+	syncReq  chan struct{} // capacity 1: wakes syncLoop
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{} // closed when syncLoop returns
 }
 
 // segment is one file of the log.
@@ -66,6 +89,7 @@ const (
 var (
 	_ raft.LogStore          = (*segLog)(nil)
 	_ raft.MonotonicLogStore = (*segLog)(nil)
+	_ raft.AsyncLogStore     = (*segLog)(nil)
 )
 
 // openSegLog opens (or creates) the log in dir, recovering from a crash.
@@ -73,7 +97,7 @@ func openSegLog(dir string, segSize int64) (*segLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("raft log: %w", err)
 	}
-	l := &segLog{dir: dir, segSize: segSize}
+	l := &segLog{dir: dir, segSize: segSize, syncReq: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	firsts, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -99,6 +123,7 @@ func openSegLog(dir string, segSize int64) (*segLog, error) {
 		l.segs = append(l.segs, s)
 	}
 	l.resetBounds()
+	go l.syncLoop()
 	return l, nil
 }
 
@@ -256,10 +281,39 @@ func (l *segLog) GetLog(index uint64, out *raft.Log) error {
 // StoreLog implements raft.LogStore.
 func (l *segLog) StoreLog(log *raft.Log) error { return l.StoreLogs([]*raft.Log{log}) }
 
-// StoreLogs implements raft.LogStore: the records are durable when it
-// returns.
+// StoreLogs implements raft.LogStore (a follower's append): the records,
+// and every record appended before them, are durable when it returns.
 func (l *segLog) StoreLogs(logs []*raft.Log) error {
+	if err := l.appendLogs(logs, nil); err != nil {
+		return err
+	}
+	return l.flush()
+}
+
+// StoreLogsAsync implements raft.AsyncLogStore (the leader's append): the
+// records are written and readable when it returns, and syncLoop makes
+// them durable and then calls synced. Raft replicates them meanwhile and
+// counts the leader towards their quorum only after synced.
+func (l *segLog) StoreLogsAsync(logs []*raft.Log, synced func(error)) error {
+	if err := l.appendLogs(logs, synced); err != nil {
+		return err
+	}
+	select {
+	case l.syncReq <- struct{}{}:
+	default: // a sync is already due; it will take these too
+	}
+	return nil
+}
+
+// appendLogs writes a batch's records at the end of the log without
+// syncing, and queues synced (if any) for the next sync.
+func (l *segLog) appendLogs(logs []*raft.Log, synced func(error)) error {
 	if len(logs) == 0 {
+		if synced != nil {
+			l.mu.Lock()
+			l.waiters = append(l.waiters, synced)
+			l.mu.Unlock()
+		}
 		return nil
 	}
 	l.mu.Lock()
@@ -291,12 +345,6 @@ func (l *segLog) StoreLogs(logs []*raft.Log) error {
 		// part of this one reached the file
 		return fmt.Errorf("raft log: write: %w", err)
 	}
-	if err := datasync(s.f); err != nil {
-		// After a failed fsync the kernel may have dropped the dirty
-		// pages: what the file holds is unknown, so the log stops.
-		l.failed = fmt.Errorf("raft log: sync %s: %w", s.path, err)
-		return l.failed
-	}
 	s.offsets = append(s.offsets, offsets...)
 	s.size += int64(len(l.buf))
 	if l.first == 0 {
@@ -306,7 +354,65 @@ func (l *segLog) StoreLogs(logs []*raft.Log) error {
 	if cap(l.buf) > 4*defaultSegmentSize {
 		l.buf = nil // do not keep a huge batch's buffer
 	}
+	if !slices.Contains(l.unsynced, s) {
+		l.unsynced = append(l.unsynced, s)
+	}
+	if synced != nil {
+		l.waiters = append(l.waiters, synced)
+	}
 	return nil
+}
+
+// flush syncs every segment written to since its last sync, then answers
+// the StoreLogsAsync calls that were waiting for it, in order. After a
+// failed sync the kernel may have dropped the dirty pages: what the files
+// hold is unknown, so the log stops (every later call fails).
+func (l *segLog) flush() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	segs, waiters, err := l.unsynced, l.waiters, l.failed
+	l.unsynced, l.waiters = nil, nil
+	l.mu.Unlock()
+	if l.beforeSync != nil && len(segs) > 0 {
+		l.beforeSync()
+	}
+	for _, s := range segs {
+		if err != nil {
+			break
+		}
+		if e := datasync(s.f); e != nil {
+			err = fmt.Errorf("raft log: sync %s: %w", s.path, e)
+			l.mu.Lock()
+			l.failed = err
+			l.mu.Unlock()
+		}
+	}
+	for _, w := range waiters {
+		w(err)
+	}
+	return err
+}
+
+// syncLoop runs the syncs StoreLogsAsync asks for. Appends made while one
+// runs are taken by the next, so a busy leader syncs once per batch of
+// appends, not once per append.
+func (l *segLog) syncLoop() {
+	defer close(l.done)
+	for {
+		select {
+		case <-l.syncReq:
+			_ = l.flush() // the error reaches the waiters and every later call
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// forget drops segments about to be closed from the ones waiting for a
+// sync (their records are no longer part of the log). Called with mu held.
+func (l *segLog) forget(gone ...*segment) {
+	l.unsynced = slices.DeleteFunc(l.unsynced, func(s *segment) bool { return slices.Contains(gone, s) })
 }
 
 // errNotContiguous: an append would leave a gap or overlap.
@@ -329,6 +435,14 @@ func (l *segLog) activeSegment(next uint64) (*segment, error) {
 		case s.size < l.segSize:
 			return s, nil
 		}
+		// Only the last segment may have a torn tail after a crash.
+		if slices.Contains(l.unsynced, s) {
+			if err := datasync(s.f); err != nil {
+				l.failed = fmt.Errorf("raft log: sync %s: %w", s.path, err)
+				return nil, l.failed
+			}
+			l.forget(s)
+		}
 	}
 	path := segmentPath(l.dir, next)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
@@ -348,6 +462,8 @@ func (l *segLog) activeSegment(next uint64) (*segment, error) {
 // after a snapshot), a suffix (entries that conflict with the leader's),
 // or everything (after installing a snapshot).
 func (l *segLog) DeleteRange(lo, hi uint64) error {
+	l.syncMu.Lock() // no sync runs on a segment being closed or truncated
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failed != nil {
@@ -372,6 +488,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 		}
 		if n > 0 {
 			gone := l.segs[:n]
+			l.forget(gone...)
 			l.segs = slices.Clone(l.segs[n:])
 			for _, s := range gone {
 				_ = s.f.Close()
@@ -403,6 +520,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 			return l.failed
 		}
 		s.size, s.offsets = s.offsets[k], s.offsets[:k]
+		l.forget(s)     // the sync above made what is left of it durable
 		l.last = lo - 1 // not below first: that is the delete-everything case
 	default:
 		return fmt.Errorf("raft log: delete of %d..%d inside %d..%d is not supported", lo, hi, l.first, l.last)
@@ -415,6 +533,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 func (l *segLog) removeSegments(from int) error {
 	for i := len(l.segs) - 1; i >= from; i-- {
 		s := l.segs[i]
+		l.forget(s)
 		_ = s.f.Close()
 		if err := os.Remove(s.path); err != nil {
 			l.segs = l.segs[:i+1]
@@ -428,11 +547,17 @@ func (l *segLog) removeSegments(from int) error {
 	return nil
 }
 
-// Close closes the segment files.
+// Close stops the sync goroutine and closes the segment files. Appends
+// not synced yet are synced first, so their callbacks are answered.
 func (l *segLog) Close() error {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+	err := l.flush()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.closeFiles()
+	return errors.Join(err, l.closeFiles())
 }
 
 func (l *segLog) closeFiles() error {

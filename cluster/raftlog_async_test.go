@@ -1,0 +1,161 @@
+package cluster
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// syncGate holds the segment log's syncs (beforeSync) until released.
+type syncGate struct {
+	mu   sync.Mutex
+	open chan struct{}
+	held int // syncs that reached the gate
+}
+
+func newSyncGate(l *segLog) *syncGate {
+	g := &syncGate{open: make(chan struct{})}
+	l.beforeSync = func() {
+		g.mu.Lock()
+		g.held++
+		ch := g.open
+		g.mu.Unlock()
+		<-ch
+	}
+	return g
+}
+
+func (g *syncGate) release() { close(g.open) }
+
+func (g *syncGate) reached() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.held
+}
+
+// The leader's append (StoreLogsAsync) is readable at once and answered
+// only after its sync, in order; a follower's append (StoreLogs) waits for
+// every earlier append's sync too.
+func TestSegLog_StoreLogsAsync(t *testing.T) {
+	l := mustOpenSegLog(t, t.TempDir(), 1<<20)
+	g := newSyncGate(l)
+	results := make(chan uint64, 3)
+	for _, b := range [][2]uint64{{1, 4}, {5, 5}, {6, 9}} {
+		last := b[1]
+		if err := l.StoreLogsAsync(entries(b[0], b[1], 1), func(err error) {
+			if err != nil {
+				t.Errorf("synced %d: %v", last, err)
+			}
+			results <- last
+		}); err != nil {
+			t.Fatalf("store async: %v", err)
+		}
+	}
+	model := map[uint64]*raft.Log{}
+	for _, e := range entries(1, 9, 1) {
+		model[e.Index] = e
+	}
+	checkLog(t, l, model, 1, 9) // readable while not yet synced
+	deadline := time.Now().Add(5 * time.Second)
+	for g.reached() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling: the sync goroutine reaches the gate
+	}
+	select {
+	case r := <-results:
+		t.Fatalf("append up to %d answered before its sync", r)
+	default:
+	}
+	follower := make(chan error, 1)
+	go func() { follower <- l.StoreLogs(entries(10, 10, 1)) }()
+	g.release()
+	for _, want := range []uint64{4, 5, 9} {
+		if got := <-results; got != want {
+			t.Fatalf("synced callback for %d, want %d (in order)", got, want)
+		}
+	}
+	if err := <-follower; err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	if len(l.unsynced) != 0 || len(l.waiters) != 0 {
+		t.Fatalf("after the syncs: %d segments unsynced, %d waiters", len(l.unsynced), len(l.waiters))
+	}
+}
+
+// A segment is synced before the next one starts, so a crash can tear only
+// the last segment; Close answers appends still waiting for their sync.
+func TestSegLog_AsyncRolloverAndClose(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openSegLog(dir, 256) // a few records per segment
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newSyncGate(l)
+	var mu sync.Mutex
+	var answered []uint64
+	for i := uint64(1); i <= 40; i++ {
+		if err := l.StoreLogsAsync(entries(i, i, 1), func(err error) {
+			if err != nil {
+				t.Errorf("synced %d: %v", i, err)
+			}
+			mu.Lock()
+			answered = append(answered, i)
+			mu.Unlock()
+		}); err != nil {
+			t.Fatalf("store async %d: %v", i, err)
+		}
+		l.mu.RLock()
+		for _, s := range l.unsynced {
+			if s != l.segs[len(l.segs)-1] {
+				t.Errorf("after %d: segment %d is unsynced but not the last", i, s.first)
+			}
+		}
+		l.mu.RUnlock()
+	}
+	if len(l.segs) < 3 {
+		t.Fatalf("%d segments, want several", len(l.segs))
+	}
+	g.release()
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if len(answered) != 40 {
+		t.Fatalf("%d appends answered after Close, want 40", len(answered))
+	}
+	for i, idx := range answered {
+		if idx != uint64(i+1) {
+			t.Fatalf("answer %d is for %d: out of order", i, idx)
+		}
+	}
+	l2 := mustOpenSegLog(t, dir, 256)
+	if last, _ := l2.LastIndex(); last != 40 {
+		t.Fatalf("reopened last index %d, want 40", last)
+	}
+}
+
+// After a failed sync nothing is appended any more and the waiting
+// appends learn of the failure.
+func TestSegLog_AsyncSyncFailureStopsTheLog(t *testing.T) {
+	l := mustOpenSegLog(t, t.TempDir(), 1<<20)
+	g := newSyncGate(l)
+	got := make(chan error, 1)
+	if err := l.StoreLogsAsync(entries(1, 1, 1), func(err error) { got <- err }); err != nil {
+		t.Fatal(err)
+	}
+	// the file goes away under the log: its sync fails
+	l.mu.Lock()
+	_ = l.segs[0].f.Close()
+	l.mu.Unlock()
+	g.release()
+	if err := <-got; err == nil {
+		t.Fatal("sync of a closed file reported success")
+	}
+	if err := l.StoreLogsAsync(entries(2, 2, 1), func(error) {}); err == nil {
+		t.Fatal("append after a failed sync accepted")
+	}
+	if err := l.StoreLogs(entries(2, 2, 1)); err == nil || errors.Is(err, errNotContiguous) {
+		t.Fatalf("store after a failed sync: %v, want the sync failure", err)
+	}
+}
