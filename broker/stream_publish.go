@@ -63,7 +63,10 @@ func (js *JetStream) pubWorker() {
 	proposed := make(chan proposedBatch, pubInflight)
 	var inflight sync.WaitGroup
 	go js.pubAcker(proposed)
-	defer close(proposed) // pubAcker answers what is in flight, then ends
+	defer func() {
+		close(proposed)
+		inflight.Wait() // pubAcker answers what is in flight, then ends
+	}()
 	for {
 		var first *pendingPub
 		select {
