@@ -126,7 +126,7 @@ func (n *Node) start() error {
 		return err
 	}
 	if s, ok := n.store.(*segStore); ok && n.cfg.Faults != nil {
-		s.beforeSync = n.cfg.Faults.waitLogSync
+		s.setBeforeSync(n.cfg.Faults.waitLogSync)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {

@@ -62,12 +62,14 @@ type segLog struct {
 	waiters  []func(error) // StoreLogsAsync callbacks for the next sync
 
 	// beforeSync, when set (Faults.HoldLogSyncs), runs before each sync.
+	// Guarded by mu.
 	beforeSync func()
 
 	syncReq  chan struct{} // capacity 1: wakes syncLoop
 	stop     chan struct{}
 	stopOnce sync.Once
-	done     chan struct{} // closed when syncLoop returns
+	fillReq  chan struct{}  // capacity 1: wakes fillLoop
+	loops    sync.WaitGroup // syncLoop and fillLoop
 }
 
 // segment is one file of the log.
@@ -77,6 +79,7 @@ type segment struct {
 	f       *os.File
 	offsets []int64 // offsets[i] is where the record of index first+i starts
 	size    int64   // end of its last intact record
+	alloc   int64   // the file is zero-filled from size to here (fillLoop)
 }
 
 func (s *segment) lastIndex() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
@@ -97,7 +100,7 @@ func openSegLog(dir string, segSize int64) (*segLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("raft log: %w", err)
 	}
-	l := &segLog{dir: dir, segSize: segSize, syncReq: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &segLog{dir: dir, segSize: segSize, syncReq: make(chan struct{}, 1), fillReq: make(chan struct{}, 1), stop: make(chan struct{})}
 	firsts, err := listSegments(dir)
 	if err != nil {
 		return nil, err
@@ -123,7 +126,10 @@ func openSegLog(dir string, segSize int64) (*segLog, error) {
 		l.segs = append(l.segs, s)
 	}
 	l.resetBounds()
+	l.loops.Add(2)
 	go l.syncLoop()
+	go l.fillLoop()
+	l.wakeFill()
 	return l, nil
 }
 
@@ -347,6 +353,10 @@ func (l *segLog) appendLogs(logs []*raft.Log, synced func(error)) error {
 	}
 	s.offsets = append(s.offsets, offsets...)
 	s.size += int64(len(l.buf))
+	s.alloc = max(s.alloc, s.size)
+	if s.alloc-s.size < zeroAhead/2 && s.alloc < l.segSize {
+		l.wakeFill()
+	}
 	if l.first == 0 {
 		l.first = next
 	}
@@ -371,11 +381,11 @@ func (l *segLog) flush() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	segs, waiters, err := l.unsynced, l.waiters, l.failed
+	segs, waiters, err, hook := l.unsynced, l.waiters, l.failed, l.beforeSync
 	l.unsynced, l.waiters = nil, nil
 	l.mu.Unlock()
-	if l.beforeSync != nil && len(segs) > 0 {
-		l.beforeSync()
+	if hook != nil && len(segs) > 0 {
+		hook()
 	}
 	for _, s := range segs {
 		if err != nil {
@@ -398,7 +408,7 @@ func (l *segLog) flush() error {
 // runs are taken by the next, so a busy leader syncs once per batch of
 // appends, not once per append.
 func (l *segLog) syncLoop() {
-	defer close(l.done)
+	defer l.loops.Done()
 	for {
 		select {
 		case <-l.syncReq:
@@ -407,6 +417,93 @@ func (l *segLog) syncLoop() {
 			return
 		}
 	}
+}
+
+// Zero-filling ahead of the appends. An fdatasync after an append that
+// extends the file must also commit the file's new size and blocks to the
+// filesystem journal; one after an append that overwrites blocks already
+// written only writes the data. fillLoop keeps zeroAhead bytes past the
+// end of the last segment written with zeros and synced, in zeroChunk
+// steps, so the appends' syncs are the cheap kind. Measured with three
+// processes each appending 8 KiB and fdatasyncing on this machine's disk:
+// 5,000 -> 7,700 syncs/s, p50 0.47 -> 0.28 ms; 128 KiB appends 1,940 ->
+// 2,910 syncs/s. Zeros are never a record (a zero length is refused), so
+// a crash leaves a zero tail that opening truncates like a torn one; the
+// zeros stop at segSize, where the next append starts a new segment, so
+// only the last segment can end in zeros.
+const (
+	zeroAhead = 4 << 20
+	zeroChunk = 1 << 20
+)
+
+var zeros = make([]byte, zeroChunk)
+
+func (l *segLog) wakeFill() {
+	select {
+	case l.fillReq <- struct{}{}:
+	default:
+	}
+}
+
+func (l *segLog) fillLoop() {
+	defer l.loops.Done()
+	for {
+		select {
+		case <-l.fillReq:
+			for l.fillStep() {
+			}
+		case <-l.stop:
+			return
+		}
+	}
+}
+
+// fillStep zero-fills and syncs one chunk past the last segment's zeroed
+// end; false when nothing is left to do. The zeros are written under mu
+// (appends write below them, never into them) and synced under syncMu
+// (nothing closes or truncates the file meanwhile). A failed write (a full
+// disk) only stops the filling; a failed sync stops the log, as any.
+func (l *segLog) fillStep() bool {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.failed != nil || len(l.segs) == 0 {
+		l.mu.Unlock()
+		return false
+	}
+	s := l.segs[len(l.segs)-1]
+	s.alloc = max(s.alloc, s.size)
+	if s.alloc-s.size >= zeroAhead || s.alloc >= l.segSize {
+		l.mu.Unlock()
+		return false
+	}
+	n := min(zeroChunk, l.segSize-s.alloc)
+	if _, err := s.f.WriteAt(zeros[:n], s.alloc); err != nil {
+		l.mu.Unlock()
+		return false
+	}
+	s.alloc += n
+	hook := l.beforeSync
+	l.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	if err := datasync(s.f); err != nil {
+		l.mu.Lock()
+		if l.failed == nil {
+			l.failed = fmt.Errorf("raft log: sync %s: %w", s.path, err)
+		}
+		l.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// setBeforeSync installs the hook run before each sync (Faults).
+func (l *segLog) setBeforeSync(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.beforeSync = f
 }
 
 // forget drops segments about to be closed from the ones waiting for a
@@ -435,7 +532,8 @@ func (l *segLog) activeSegment(next uint64) (*segment, error) {
 		case s.size < l.segSize:
 			return s, nil
 		}
-		// Only the last segment may have a torn tail after a crash.
+		// Only the last segment may have a torn tail after a crash. (It
+		// has no zeros left either: they stop at segSize.)
 		if slices.Contains(l.unsynced, s) {
 			if err := datasync(s.f); err != nil {
 				l.failed = fmt.Errorf("raft log: sync %s: %w", s.path, err)
@@ -519,7 +617,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 			l.failed = fmt.Errorf("raft log: sync %s: %w", s.path, err)
 			return l.failed
 		}
-		s.size, s.offsets = s.offsets[k], s.offsets[:k]
+		s.size, s.offsets, s.alloc = s.offsets[k], s.offsets[:k], s.offsets[k]
 		l.forget(s)     // the sync above made what is left of it durable
 		l.last = lo - 1 // not below first: that is the delete-everything case
 	default:
@@ -551,7 +649,7 @@ func (l *segLog) removeSegments(from int) error {
 // not synced yet are synced first, so their callbacks are answered.
 func (l *segLog) Close() error {
 	l.stopOnce.Do(func() { close(l.stop) })
-	<-l.done
+	l.loops.Wait()
 	err := l.flush()
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()

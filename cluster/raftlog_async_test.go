@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -18,13 +20,13 @@ type syncGate struct {
 
 func newSyncGate(l *segLog) *syncGate {
 	g := &syncGate{open: make(chan struct{})}
-	l.beforeSync = func() {
+	l.setBeforeSync(func() {
 		g.mu.Lock()
 		g.held++
 		ch := g.open
 		g.mu.Unlock()
 		<-ch
-	}
+	})
 	return g
 }
 
@@ -157,5 +159,69 @@ func TestSegLog_AsyncSyncFailureStopsTheLog(t *testing.T) {
 	}
 	if err := l.StoreLogs(entries(2, 2, 1)); err == nil || errors.Is(err, errNotContiguous) {
 		t.Fatalf("store after a failed sync: %v, want the sync failure", err)
+	}
+}
+
+// The last segment is zero-filled ahead of the appends; reopening drops
+// the zeros like a torn tail, and a segment's zeros are cut off before the
+// next one starts (only the last segment may end in anything but records).
+func TestSegLog_ZeroFillAhead(t *testing.T) {
+	dir := t.TempDir()
+	const segSize = 3 << 20
+	l, err := openSegLog(dir, segSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StoreLogs(entries(1, 10, 1)); err != nil {
+		t.Fatal(err)
+	}
+	fileSize := func(s *segment) int64 {
+		fi, err := s.f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	first := l.segs[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for fileSize(first) < segSize && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond) // polling: fillLoop zero-fills up to the segment size
+	}
+	if got := fileSize(first); got != segSize {
+		t.Fatalf("segment file %d bytes, want zero-filled to %d", got, segSize)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpenSegLog(t, dir, segSize)
+	if last, _ := l.LastIndex(); last != 10 {
+		t.Fatalf("reopened: last index %d, want 10", last)
+	}
+	if fi, _ := os.Stat(l.segs[0].path); fi.Size() != l.segs[0].size {
+		t.Fatalf("reopened: file %d bytes, records end at %d", fi.Size(), l.segs[0].size)
+	}
+	// big entries until the log rolls over twice
+	big := func(i uint64) *raft.Log {
+		return &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, 1<<20)}
+	}
+	for i := uint64(11); len(l.segs) < 3; i++ {
+		if err := l.StoreLogsAsync([]*raft.Log{big(i)}, func(error) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.mu.RLock()
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if fi, _ := os.Stat(s.path); fi.Size() != s.size {
+			t.Errorf("segment %d: file %d bytes, records end at %d (zeros left before the next segment)", s.first, fi.Size(), s.size)
+		}
+	}
+	last := l.last
+	l.mu.RUnlock()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = mustOpenSegLog(t, dir, segSize)
+	if got, _ := l.LastIndex(); got != last {
+		t.Fatalf("reopened: last index %d, want %d", got, last)
 	}
 }
