@@ -109,13 +109,9 @@ type proposedBatch struct {
 
 // proposeBatch proposes a batch on this node (the leader) as one entry.
 func (js *JetStream) proposeBatch(batch []*pendingPub) *cluster.Proposal {
-	msgs := make([]PublishMsg, len(batch))
-	for i, p := range batch {
-		msgs[i] = p.msg
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
 	defer cancel()
-	return js.raft.Propose(ctx, EncodePublishBatch(time.Now(), msgs))
+	return js.raft.Propose(ctx, EncodePublishBatch(time.Now(), batchMsgs(batch)))
 }
 
 // pubAcker answers the pipelined batches in the order they were proposed.
@@ -164,18 +160,23 @@ func (js *JetStream) ackBatch(batch []*pendingPub, res any) {
 	}
 }
 
+// batchMsgs returns a batch's messages.
+func batchMsgs(batch []*pendingPub) []PublishMsg {
+	msgs := make([]PublishMsg, len(batch))
+	for i, p := range batch {
+		msgs[i] = p.msg
+	}
+	return msgs
+}
+
 // storeBatch forwards one batch and answers each publish that has a reply
 // with its PubAck. When the outcome is unknown (no answer from the leader)
 // nothing is answered: the client times out and retries, and its
 // Nats-Msg-Id makes the retry safe.
 func (js *JetStream) storeBatch(batch []*pendingPub) {
-	msgs := make([]PublishMsg, len(batch))
-	for i, p := range batch {
-		msgs[i] = p.msg
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
 	defer cancel()
-	resp, err := js.raft.Forward(ctx, forwardJSPub, encodePublishRequest(msgs))
+	resp, err := js.raft.Forward(ctx, forwardJSPub, encodePublishRequest(batchMsgs(batch)))
 	if err != nil {
 		js.log.Warn("stream publish batch not stored", zap.Int("messages", len(batch)), zap.Error(err))
 		return

@@ -11,11 +11,7 @@ import (
 // read from the log, and every entry reads back whole either way.
 func TestLogCache_BoundedInBytes(t *testing.T) {
 	t.Parallel()
-	seg, err := openSegLog(t.TempDir(), 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = seg.Close() })
+	seg := mustOpenSegLog(t, t.TempDir(), 64<<20)
 	const maxBytes = 4 << 20
 	c := newLogCache(seg, 16, maxBytes)
 	data := func(i uint64) []byte { return bytes.Repeat([]byte{byte(i)}, int(i%3)<<20) } // 0, 1 or 2 MiB
@@ -63,11 +59,7 @@ func TestLogCache_BoundedInBytes(t *testing.T) {
 // (what replication and the followers' apply read) are always cached.
 func TestLogCache_KeepsTheNewest(t *testing.T) {
 	t.Parallel()
-	seg, err := openSegLog(t.TempDir(), 64<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = seg.Close() })
+	seg := mustOpenSegLog(t, t.TempDir(), 64<<20)
 	const entry = 1000
 	c := newLogCache(seg, 64, 5*(entry+64)) // room for the newest 5 entries
 	for i := uint64(1); i <= 200; i++ {

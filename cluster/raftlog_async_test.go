@@ -3,12 +3,15 @@ package cluster
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/flotilla/flotilla/internal/testutil"
 )
 
 // syncGate holds the segment log's syncs (beforeSync) until released.
@@ -61,10 +64,12 @@ func TestSegLog_StoreLogsAsync(t *testing.T) {
 		model[e.Index] = e
 	}
 	checkLog(t, l, model, 1, 9) // readable while not yet synced
-	deadline := time.Now().Add(5 * time.Second)
-	for g.reached() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond) // polling: the sync goroutine reaches the gate
-	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if g.reached() == 0 {
+			return errors.New("no sync reached the gate")
+		}
+		return nil
+	})
 	select {
 	case r := <-results:
 		t.Fatalf("append up to %d answered before its sync", r)
@@ -183,13 +188,12 @@ func TestSegLog_ZeroFillAhead(t *testing.T) {
 		return fi.Size()
 	}
 	first := l.segs[0]
-	deadline := time.Now().Add(10 * time.Second)
-	for fileSize(first) < segSize && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling: fillLoop zero-fills up to the segment size
-	}
-	if got := fileSize(first); got != segSize {
-		t.Fatalf("segment file %d bytes, want zero-filled to %d", got, segSize)
-	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := fileSize(first); got != segSize {
+			return fmt.Errorf("segment file %d bytes, want zero-filled to %d", got, segSize)
+		}
+		return nil
+	})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
