@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flotilla/flotilla/broker"
+	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/internal/testcluster"
 	"github.com/flotilla/flotilla/internal/testutil"
 )
@@ -66,5 +67,73 @@ func TestLeaderSync_CommitWaitsForLeaderDisk(t *testing.T) {
 			}
 			healAll(c)
 		})
+	}
+}
+
+// A follower answers an AppendEntries only once the entries are on its
+// disk, but takes the next AppendEntries meanwhile (its transport reads
+// ahead and it writes before syncing), so one sync answers several:
+// follower group commit. With both followers' disks stalled, two entries
+// proposed one after the other both reach the followers' logs, neither is
+// committed, and both are once one follower's disk comes back. The test
+// fails if a follower answers before its sync (the entries commit early)
+// or handles one AppendEntries at a time (the second never arrives).
+func TestFollowerSync_AckWaitsForFollowerDisk(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, 3)
+	mustApplyNoop(t, c)
+	leader := c.WaitLeader()
+	var followers []*testcluster.Node
+	for _, n := range c.Running() {
+		if n != leader {
+			followers = append(followers, n)
+		}
+	}
+	// Each follower has answered the leader at least once, so its
+	// replicator pipelines (before that it sends one request at a time).
+	for _, f := range followers {
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if got, want := f.Cluster.Status().CommitIndex, leader.Cluster.Status().LastIndex; got < want {
+				return fmt.Errorf("follower %s commit index %d, want %d", f.ID, got, want)
+			}
+			return nil
+		})
+	}
+	for _, f := range followers {
+		f.Faults.HoldLogSyncs()
+		t.Cleanup(f.Faults.ReleaseLogSyncs) // before the cluster stops
+	}
+	before := leader.Cluster.Status().CommitIndex
+	last := leader.Cluster.Status().LastIndex
+	var proposals []*cluster.Proposal
+	for round := range 2 {
+		proposals = append(proposals, leader.Cluster.Propose(ctxT(t, 30*time.Second), broker.EncodeCommand(broker.CmdNoop, nil)))
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if got := leader.Cluster.Status().LastIndex; got <= last {
+				return fmt.Errorf("leader last log index %d, want > %d", got, last)
+			}
+			return nil
+		})
+		last = leader.Cluster.Status().LastIndex
+		for _, f := range followers {
+			// well below the transport's 10 s timeout, after which the
+			// leader would resend on a new connection even to a follower
+			// that does not read ahead
+			testutil.Eventually(t, 4*time.Second, func() error {
+				if got := f.Cluster.Status().LastIndex; got < last {
+					return fmt.Errorf("round %d: follower %s last log index %d, want %d", round, f.ID, got, last)
+				}
+				return nil
+			})
+		}
+	}
+	if ci := leader.Cluster.Status().CommitIndex; ci != before {
+		t.Fatalf("commit index moved %d -> %d while no follower's sync ran", before, ci)
+	}
+	followers[0].Faults.ReleaseLogSyncs()
+	for i, p := range proposals {
+		if _, err := p.Wait(); err != nil {
+			t.Fatalf("proposal %d after one follower's sync: %v", i, err)
+		}
 	}
 }

@@ -71,14 +71,19 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 }
 
 // StoreLogsAsync implements raft.AsyncLogStore: the store's when it has
-// one (the segment log), else a synced StoreLogs.
+// one (the segment log), else a synced StoreLogs (with no logs, nothing
+// is stored: every earlier append already returned synced).
 func (c *logCache) StoreLogsAsync(logs []*raft.Log, synced func(error)) error {
 	async, ok := c.store.(raft.AsyncLogStore)
 	if !ok {
-		if err := c.StoreLogs(logs); err != nil {
-			return err
+		if len(logs) > 0 {
+			if err := c.StoreLogs(logs); err != nil {
+				return err
+			}
 		}
-		synced(nil)
+		if synced != nil {
+			synced(nil)
+		}
 		return nil
 	}
 	if err := async.StoreLogsAsync(logs, synced); err != nil {

@@ -134,6 +134,7 @@ func (n *Node) start() error {
 	}
 	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: raftLayer{m: n.mux}, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog,
+		MaxRPCsInFlight: raftMaxInFlight,
 	})
 	hasState, err := raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
@@ -188,6 +189,12 @@ func (n *Node) start() error {
 	n.maybeBootstrap()
 	return nil
 }
+
+// raftMaxInFlight is how many AppendEntries the leader pipelines to each
+// follower (hashicorp/raft's default is 2). A follower takes the next ones
+// while syncing the previous (third_party/hashicorp/raft, FLOTILLA.md), so
+// more in flight means more of them answered by one sync.
+var raftMaxInFlight = 16
 
 // raftConfig maps Config onto hashicorp/raft's.
 func (n *Node) raftConfig() *raft.Config {

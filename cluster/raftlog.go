@@ -24,12 +24,16 @@ import (
 // both the leader's and each follower's append are on the path of every
 // acknowledgement.
 //
-// A follower's append (StoreLogs) returns once it is synced. The leader's
-// (StoreLogsAsync) returns once written, and syncLoop syncs it while Raft
-// sends it to the followers; Raft counts the leader towards an entry's
-// quorum only after that sync (third_party/hashicorp/raft, FLOTILLA.md),
-// so a committed entry is still on a quorum's disks, and the leader's
-// sync is no longer in series with the followers'.
+// Raft appends with StoreLogsAsync, which returns once written; syncLoop
+// syncs everything written so far and then calls back. The leader sends
+// the entries to the followers meanwhile and counts itself towards their
+// quorum only after that sync; a follower takes the next AppendEntries
+// meanwhile and answers each only after its sync
+// (third_party/hashicorp/raft, FLOTILLA.md). So a committed entry is
+// still on a quorum's disks, the leader's sync is no longer in series
+// with the followers', and a follower's one sync answers every request
+// that arrived during the previous one. StoreLogs (used by log stores'
+// other callers) returns once synced.
 //
 // Crash safety: a crash can only tear the unsynced tail of the last
 // segment (a segment is synced before the next one is started), which

@@ -76,10 +76,14 @@ func OpenWith(path string, opts Options) (*Store, error) {
 // us and 745 KB allocated per small commit, against 63 us and 22 KB with
 // these options (etcd runs bbolt the same way). The price is paid at open:
 // bbolt rebuilds the list by walking the file, 1.8 s for a 1.75 GB file in
-// the page cache.
+// the page cache. With LazySync, growing the file is not fsynced either
+// (NoGrowSync): bbolt's grow-time fsync flushed every page the lazy commits
+// had left dirty, a stall of up to 100 ms that the Raft log's syncs on the
+// same disk queued behind; the file's size is no more needed after a
+// machine crash than its unsynced commits (lazysync.go).
 func openDB(path string, opts Options) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: opts.LazySync,
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+		NoGrowSync: opts.LazySync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, translate(err))
 	}

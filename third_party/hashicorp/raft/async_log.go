@@ -5,22 +5,27 @@ package raft
 
 import "sync"
 
-// AsyncLogStore is a LogStore that can take a leader's append before it is
-// durable. When the LogStore given to NewRaft implements it, the leader
-// appends with StoreLogsAsync and starts replicating at once; it counts
-// itself towards the commit quorum for those entries only after synced
-// reports them durable. Followers still use StoreLogs, which must return
-// only when the entries (and every earlier one) are durable.
+// AsyncLogStore is a LogStore that can take an append before it is
+// durable. When the LogStore given to NewRaft implements it:
+//   - the leader appends with StoreLogsAsync and starts replicating at
+//     once; it counts itself towards the commit quorum for those entries
+//     only after synced reports them durable;
+//   - a follower appends with StoreLogsAsync and answers the
+//     AppendEntries only once synced reports the entries durable (or,
+//     for a request that appends nothing, once StoreLogsAsync(nil, ...)
+//     reports the earlier ones durable); it takes the next request
+//     meanwhile, so one sync covers all that arrived in between.
 type AsyncLogStore interface {
 	LogStore
 
 	// StoreLogsAsync appends logs so that GetLog and LastIndex return
 	// them once it returns, and calls synced exactly once (from another
 	// goroutine, or before it returns) when they and every earlier entry
-	// are durable (err nil) or can no longer become durable. Calls to synced are made in the
-	// order of the StoreLogsAsync calls. An error returned by
-	// StoreLogsAsync itself means nothing was appended, and synced is
-	// not called.
+	// are durable (err nil) or can no longer become durable. Calls to
+	// synced are made in the order of the StoreLogsAsync calls. With no
+	// logs it only waits for the earlier ones; synced may be nil. An
+	// error returned by StoreLogsAsync itself means nothing was
+	// appended, and synced is not called.
 	StoreLogsAsync(logs []*Log, synced func(err error)) error
 }
 
@@ -50,4 +55,34 @@ func (l *localSync) result() (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.index, l.err
+}
+
+// syncedAck answers a follower's AppendEntries once its entries are
+// durable and appendEntries has finished with it, whichever comes last.
+type syncedAck struct {
+	mu      sync.Mutex
+	left    int // 2: the sync and appendEntries
+	err     error
+	respond func(error)
+}
+
+// synced is the StoreLogsAsync callback.
+func (a *syncedAck) synced(err error) { a.finish(err, nil) }
+
+// finish records one side's part: the sync's error, or appendEntries'
+// respond function.
+func (a *syncedAck) finish(err error, respond func(error)) {
+	a.mu.Lock()
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	if respond != nil {
+		a.respond = respond
+	}
+	a.left--
+	last := a.left == 0
+	a.mu.Unlock()
+	if last {
+		a.respond(a.err)
+	}
 }

@@ -614,6 +614,28 @@ func (n *NetworkTransport) handleConn(connCtx context.Context, conn net.Conn) {
 		},
 	})
 
+	// Flotilla: requests are read and dispatched here while a second
+	// goroutine writes the responses, in request order. Upstream read the
+	// next request only after answering the previous one, so a follower
+	// could not take a pipelined AppendEntries while syncing the one
+	// before it; now it writes the next ones meanwhile and one sync
+	// answers them all (appendEntries, FLOTILLA.md).
+	pending := make(chan pendingRPC, readAhead)
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		if err := n.writeResponses(w, enc, pending); err != nil {
+			if err != ErrTransportShutdown {
+				n.logger.Error("failed to send response", "error", err)
+			}
+			conn.Close() // stops the reader below
+		}
+	}()
+	defer func() {
+		close(pending)
+		<-writerDone
+	}()
+
 	for {
 		select {
 		case <-connCtx.Done():
@@ -622,27 +644,99 @@ func (n *NetworkTransport) handleConn(connCtx context.Context, conn net.Conn) {
 		default:
 		}
 
-		if err := n.handleCommand(r, dec, enc); err != nil {
+		p, err := n.handleCommand(r, dec)
+		if err != nil {
 			if err != io.EOF {
 				n.logger.Error("failed to decode incoming command", "error", err)
 			}
 			return
 		}
-		if err := w.Flush(); err != nil {
-			n.logger.Error("failed to flush response", "error", err)
+		select {
+		case pending <- p:
+		case <-writerDone:
 			return
+		}
+		if p.taken != nil {
+			// InstallSnapshot: Raft reads the snapshot from this
+			// connection until it answers.
+			select {
+			case <-p.taken:
+			case <-writerDone:
+				return
+			}
 		}
 	}
 }
 
-// handleCommand is used to decode and dispatch a single command.
-func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder, enc *codec.Encoder) error {
+// readAhead is how many requests of one connection may wait for their
+// responses (Flotilla). The leader's pipeline has at most MaxRPCsInFlight
+// outstanding, so this rarely blocks.
+const readAhead = 128
+
+// pendingRPC is a dispatched request whose response is still to be sent
+// (Flotilla).
+type pendingRPC struct {
+	respCh <-chan RPCResponse
+	labels []metrics.Label
+	start  time.Time
+	taken  chan struct{} // InstallSnapshot only: closed once answered
+}
+
+// writeResponses sends the responses of the requests in pending, in
+// order (Flotilla). Responses are flushed together when several are
+// ready, and before waiting for one that is not.
+func (n *NetworkTransport) writeResponses(w *bufio.Writer, enc *codec.Encoder, pending <-chan pendingRPC) error {
+	for p := range pending {
+		var resp RPCResponse
+		select {
+		case resp = <-p.respCh:
+		default:
+			if w.Buffered() > 0 {
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			select {
+			case resp = <-p.respCh:
+			case <-n.shutdownCh:
+				return ErrTransportShutdown
+			}
+		}
+		if p.taken != nil {
+			close(p.taken)
+		}
+		metrics.MeasureSinceWithLabels([]string{"raft", "net", "rpcRespond"}, p.start, p.labels)
+		// Send the error first
+		respErr := ""
+		if resp.Error != nil {
+			respErr = resp.Error.Error()
+		}
+		if err := enc.Encode(respErr); err != nil {
+			return err
+		}
+
+		// Send the response
+		if err := enc.Encode(resp.Response); err != nil {
+			return err
+		}
+		if len(pending) == 0 {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// handleCommand is used to decode and dispatch a single command. The
+// response is written by writeResponses (Flotilla).
+func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder) (pendingRPC, error) {
 	getTypeStart := time.Now()
 
 	// Get the rpc type
 	rpcType, err := r.ReadByte()
 	if err != nil {
-		return err
+		return pendingRPC{}, err
 	}
 
 	// measuring the time to get the first byte separately because the heartbeat conn will hang out here
@@ -655,6 +749,7 @@ func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder, en
 	rpc := RPC{
 		RespChan: respCh,
 	}
+	var taken chan struct{}
 
 	// Decode the command
 	isHeartbeat := false
@@ -663,7 +758,7 @@ func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder, en
 	case rpcAppendEntries:
 		var req AppendEntriesRequest
 		if err := dec.Decode(&req); err != nil {
-			return err
+			return pendingRPC{}, err
 		}
 		rpc.Command = &req
 
@@ -687,39 +782,41 @@ func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder, en
 	case rpcRequestVote:
 		var req RequestVoteRequest
 		if err := dec.Decode(&req); err != nil {
-			return err
+			return pendingRPC{}, err
 		}
 		rpc.Command = &req
 		labels = []metrics.Label{{Name: "rpcType", Value: "RequestVote"}}
 	case rpcRequestPreVote:
 		var req RequestPreVoteRequest
 		if err := dec.Decode(&req); err != nil {
-			return err
+			return pendingRPC{}, err
 		}
 		rpc.Command = &req
 		labels = []metrics.Label{{Name: "rpcType", Value: "RequestPreVote"}}
 	case rpcInstallSnapshot:
 		var req InstallSnapshotRequest
 		if err := dec.Decode(&req); err != nil {
-			return err
+			return pendingRPC{}, err
 		}
 		rpc.Command = &req
 		rpc.Reader = io.LimitReader(r, req.Size)
+		taken = make(chan struct{})
 		labels = []metrics.Label{{Name: "rpcType", Value: "InstallSnapshot"}}
 	case rpcTimeoutNow:
 		var req TimeoutNowRequest
 		if err := dec.Decode(&req); err != nil {
-			return err
+			return pendingRPC{}, err
 		}
 		rpc.Command = &req
 		labels = []metrics.Label{{Name: "rpcType", Value: "TimeoutNow"}}
 	default:
-		return fmt.Errorf("unknown rpc type %d", rpcType)
+		return pendingRPC{}, fmt.Errorf("unknown rpc type %d", rpcType)
 	}
 
 	metrics.MeasureSinceWithLabels([]string{"raft", "net", "rpcDecode"}, decodeStart, labels)
 
 	processStart := time.Now()
+	p := pendingRPC{respCh: respCh, labels: labels, taken: taken}
 
 	// Check for heartbeat fast-path
 	if isHeartbeat {
@@ -736,34 +833,14 @@ func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder, en
 	select {
 	case n.consumeCh <- rpc:
 	case <-n.shutdownCh:
-		return ErrTransportShutdown
+		return pendingRPC{}, ErrTransportShutdown
 	}
 
-	// Wait for response
 RESP:
 	// we will differentiate the heartbeat fast path from normal RPCs with labels
 	metrics.MeasureSinceWithLabels([]string{"raft", "net", "rpcEnqueue"}, processStart, labels)
-	respWaitStart := time.Now()
-	select {
-	case resp := <-respCh:
-		defer metrics.MeasureSinceWithLabels([]string{"raft", "net", "rpcRespond"}, respWaitStart, labels)
-		// Send the error first
-		respErr := ""
-		if resp.Error != nil {
-			respErr = resp.Error.Error()
-		}
-		if err := enc.Encode(respErr); err != nil {
-			return err
-		}
-
-		// Send the response
-		if err := enc.Encode(resp.Response); err != nil {
-			return err
-		}
-	case <-n.shutdownCh:
-		return ErrTransportShutdown
-	}
-	return nil
+	p.start = time.Now()
+	return p, nil
 }
 
 // decodeResponse is used to decode an RPC response and reports whether

@@ -1479,8 +1479,34 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 		NoRetryBackoff: false,
 	}
 	var rpcErr error
+	async, _ := r.logs.(AsyncLogStore)
+	var stored *syncedAck // Flotilla: this request's entries, appended with StoreLogsAsync
 	defer func() {
-		rpc.Respond(resp, rpcErr)
+		// Flotilla: a success tells the leader that this log holds
+		// everything up to the request's last entry, so it is sent only
+		// once all of that is durable. Meanwhile this goroutine takes the
+		// next AppendEntries (the transport reads ahead), and one sync
+		// covers them all: follower group commit. The transport writes
+		// the responses in request order.
+		respond := func(err error) {
+			if err != nil {
+				resp.Success = false
+				rpcErr = err
+			}
+			rpc.Respond(resp, rpcErr)
+		}
+		heartbeat := len(a.Entries) == 0 && a.PrevLogEntry == 0 && a.LeaderCommitIndex == 0
+		switch {
+		case stored != nil:
+			stored.finish(nil, respond)
+		case async == nil || !resp.Success || heartbeat:
+			rpc.Respond(resp, rpcErr)
+		default:
+			// nothing new appended: wait for the earlier appends
+			if err := async.StoreLogsAsync(nil, respond); err != nil {
+				respond(err)
+			}
+		}
 	}()
 
 	// Ignore an older term
@@ -1566,8 +1592,21 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 		}
 
 		if n := len(newEntries); n > 0 {
-			// Append the new entries
-			if err := r.logs.StoreLogs(newEntries); err != nil {
+			// Append the new entries. Flotilla: with an AsyncLogStore
+			// they are only written here; the response waits for their
+			// sync (the deferred function above).
+			store := r.logs.StoreLogs
+			if async != nil {
+				store = func(logs []*Log) error {
+					ack := &syncedAck{left: 2}
+					if err := async.StoreLogsAsync(logs, ack.synced); err != nil {
+						return err
+					}
+					stored = ack
+					return nil
+				}
+			}
+			if err := store(newEntries); err != nil {
 				r.logger.Error("failed to append to logs", "error", err)
 				// TODO: leaving r.getLastLog() in the wrong
 				// state if there was a truncation above
