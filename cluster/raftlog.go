@@ -64,6 +64,11 @@ type segLog struct {
 	buf      []byte
 	unsynced []*segment    // written to since their last sync
 	waiters  []func(error) // StoreLogsAsync callbacks for the next sync
+	// unsyncedBytes were appended since the last sync took its segments;
+	// syncBytes is a moving average of that per sync (the zero-fill
+	// ahead runs only while it is small, see fillMaxSyncBytes).
+	unsyncedBytes int64
+	syncBytes     int64
 
 	// beforeSync, when set (Faults.HoldLogSyncs), runs before each sync.
 	// Guarded by mu.
@@ -358,7 +363,8 @@ func (l *segLog) appendLogs(logs []*raft.Log, synced func(error)) error {
 	s.offsets = append(s.offsets, offsets...)
 	s.size += int64(len(l.buf))
 	s.alloc = max(s.alloc, s.size)
-	if s.alloc-s.size < zeroAhead/2 && s.alloc < l.segSize {
+	l.unsyncedBytes += int64(len(l.buf))
+	if s.alloc-s.size < zeroAhead/2 && s.alloc < l.segSize && l.syncBytes < fillMaxSyncBytes {
 		l.wakeFill()
 	}
 	if l.first == 0 {
@@ -387,6 +393,10 @@ func (l *segLog) flush() error {
 	l.mu.Lock()
 	segs, waiters, err, hook := l.unsynced, l.waiters, l.failed, l.beforeSync
 	l.unsynced, l.waiters = nil, nil
+	if len(segs) > 0 {
+		l.syncBytes += (l.unsyncedBytes - l.syncBytes) / 8
+		l.unsyncedBytes = 0
+	}
 	l.mu.Unlock()
 	if hook != nil && len(segs) > 0 {
 		hook()
@@ -435,9 +445,20 @@ func (l *segLog) syncLoop() {
 // a crash leaves a zero tail that opening truncates like a torn one; the
 // zeros stop at segSize, where the next append starts a new segment, so
 // only the last segment can end in zeros.
+//
+// The zeros cost a second write of every byte of the log, and a fill step
+// holds the syncs off while its own sync runs (about 6 ms per MiB under
+// load). That pays only while the syncs are small and many: measured with
+// 1 KiB messages (about 170 KB per sync), filling took `js pub async`
+// from 22.1k to 16.6k msgs/s (medians of 8 alternated runs), while with
+// 128 B messages (about 40 KB per sync) it gained 37.9k -> 40.6k, and
+// `js pub sync` 580 -> 607. So the filling stops while the moving average
+// of bytes per sync is fillMaxSyncBytes or more; appends then extend the
+// file, whose syncs pay the journal commit (about 0.2 ms each).
 const (
-	zeroAhead = 4 << 20
-	zeroChunk = 1 << 20
+	zeroAhead        = 4 << 20
+	zeroChunk        = 1 << 20
+	fillMaxSyncBytes = 64 << 10
 )
 
 var zeros = make([]byte, zeroChunk)
@@ -477,7 +498,7 @@ func (l *segLog) fillStep() bool {
 	}
 	s := l.segs[len(l.segs)-1]
 	s.alloc = max(s.alloc, s.size)
-	if s.alloc-s.size >= zeroAhead || s.alloc >= l.segSize {
+	if s.alloc-s.size >= zeroAhead || s.alloc >= l.segSize || l.syncBytes >= fillMaxSyncBytes {
 		l.mu.Unlock()
 		return false
 	}

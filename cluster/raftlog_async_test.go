@@ -86,8 +86,11 @@ func TestSegLog_StoreLogsAsync(t *testing.T) {
 	if err := <-follower; err != nil {
 		t.Fatalf("store: %v", err)
 	}
-	if len(l.unsynced) != 0 || len(l.waiters) != 0 {
-		t.Fatalf("after the syncs: %d segments unsynced, %d waiters", len(l.unsynced), len(l.waiters))
+	l.mu.RLock() // syncLoop may still run an empty flush
+	unsynced, waiters := len(l.unsynced), len(l.waiters)
+	l.mu.RUnlock()
+	if unsynced != 0 || waiters != 0 {
+		t.Fatalf("after the syncs: %d segments unsynced, %d waiters", unsynced, waiters)
 	}
 }
 
@@ -234,5 +237,32 @@ func TestSegLog_ZeroFillAhead(t *testing.T) {
 	l = mustOpenSegLog(t, dir, segSize)
 	if got, _ := l.LastIndex(); got != last {
 		t.Fatalf("reopened: last index %d, want %d", got, last)
+	}
+}
+
+// Large syncs stop the zero-filling: its second write of every byte then
+// costs more than the journal commits it saves (fillMaxSyncBytes).
+func TestSegLog_ZeroFillStopsForLargeSyncs(t *testing.T) {
+	l := mustOpenSegLog(t, t.TempDir(), 64<<20)
+	defer l.Close()
+	const n, size = 32, 256 << 10 // 8 MiB in all: past what was filled before the fill stopped
+	for i := uint64(1); i <= n; i++ {
+		lg := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, size)}
+		if err := l.StoreLogs([]*raft.Log{lg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.mu.RLock()
+	s, avg := l.segs[len(l.segs)-1], l.syncBytes
+	l.mu.RUnlock()
+	if avg < fillMaxSyncBytes {
+		t.Fatalf("average bytes per sync %d, want >= %d after %d syncs of %d", avg, fillMaxSyncBytes, n, size)
+	}
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != s.size {
+		t.Fatalf("segment file %d bytes, records end at %d: zeros written ahead of large syncs", fi.Size(), s.size)
 	}
 }
