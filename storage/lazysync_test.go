@@ -71,3 +71,21 @@ func TestLazySync_TrustAfterProcessCrashNotAfterReboot(t *testing.T) {
 	}
 	_ = s.Close()
 }
+
+// A lazily synced file skips bbolt's fsync when it grows too (that fsync
+// flushed every dirty page the lazy commits had left, stalling the Raft
+// log's syncs); a synced one keeps it.
+func TestLazySync_NoGrowSync(t *testing.T) {
+	for _, lazy := range []bool{false, true} {
+		s, err := OpenWith(filepath.Join(t.TempDir(), "s.db"), Options{LazySync: lazy, BootID: "boot-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.db.NoSync != lazy || s.db.NoGrowSync != lazy {
+			t.Errorf("lazy sync %v: bbolt NoSync %v, NoGrowSync %v; want both %v", lazy, s.db.NoSync, s.db.NoGrowSync, lazy)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
