@@ -194,7 +194,7 @@ func (n *Node) start() error {
 // follower (hashicorp/raft's default is 2). A follower takes the next ones
 // while syncing the previous (third_party/hashicorp/raft, FLOTILLA.md), so
 // more in flight means more of them answered by one sync.
-var raftMaxInFlight = 16
+const raftMaxInFlight = 16
 
 // raftConfig maps Config onto hashicorp/raft's.
 func (n *Node) raftConfig() *raft.Config {
