@@ -364,7 +364,7 @@ func (l *segLog) appendLogs(logs []*raft.Log, synced func(error)) error {
 	s.size += int64(len(l.buf))
 	s.alloc = max(s.alloc, s.size)
 	l.unsyncedBytes += int64(len(l.buf))
-	if s.alloc-s.size < zeroAhead/2 && s.alloc < l.segSize && l.syncBytes < fillMaxSyncBytes {
+	if l.fillDue(s, zeroAhead/2) {
 		l.wakeFill()
 	}
 	if l.first == 0 {
@@ -463,6 +463,14 @@ const (
 
 var zeros = make([]byte, zeroChunk)
 
+// fillDue reports whether s, the last segment, has fewer than ahead
+// zeroed bytes past its records, room for more, and syncs small enough for
+// the filling to pay. Appends wake fillLoop at half of zeroAhead; it then
+// fills up to all of it. Called with mu held.
+func (l *segLog) fillDue(s *segment, ahead int64) bool {
+	return s.alloc-s.size < ahead && s.alloc < l.segSize && l.syncBytes < fillMaxSyncBytes
+}
+
 func (l *segLog) wakeFill() {
 	select {
 	case l.fillReq <- struct{}{}:
@@ -498,7 +506,7 @@ func (l *segLog) fillStep() bool {
 	}
 	s := l.segs[len(l.segs)-1]
 	s.alloc = max(s.alloc, s.size)
-	if s.alloc-s.size >= zeroAhead || s.alloc >= l.segSize || l.syncBytes >= fillMaxSyncBytes {
+	if !l.fillDue(s, zeroAhead) {
 		l.mu.Unlock()
 		return false
 	}

@@ -244,7 +244,6 @@ func TestSegLog_ZeroFillAhead(t *testing.T) {
 // costs more than the journal commits it saves (fillMaxSyncBytes).
 func TestSegLog_ZeroFillStopsForLargeSyncs(t *testing.T) {
 	l := mustOpenSegLog(t, t.TempDir(), 64<<20)
-	defer l.Close()
 	const n, size = 32, 256 << 10 // 8 MiB in all: past what was filled before the fill stopped
 	for i := uint64(1); i <= n; i++ {
 		lg := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, size)}

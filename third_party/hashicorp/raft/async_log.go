@@ -12,8 +12,9 @@ import "sync"
 //     only after synced reports them durable;
 //   - a follower appends with StoreLogsAsync and answers the
 //     AppendEntries only once synced reports the entries durable (or,
-//     for a request that appends nothing, once StoreLogsAsync(nil, ...)
-//     reports the earlier ones durable); it takes the next request
+//     for a request that appends nothing but vouches for the log up to
+//     PrevLogEntry, once StoreLogsAsync(nil, ...) reports the earlier
+//     ones durable); it takes the next request
 //     meanwhile, so one sync covers all that arrived in between.
 type AsyncLogStore interface {
 	LogStore

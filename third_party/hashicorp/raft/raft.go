@@ -1495,11 +1495,15 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 			}
 			rpc.Respond(resp, rpcErr)
 		}
-		heartbeat := len(a.Entries) == 0 && a.PrevLogEntry == 0 && a.LeaderCommitIndex == 0
+		// The leader reads a success as "my log matches up to the last
+		// entry sent, or PrevLogEntry when none were"; a success with
+		// neither (a heartbeat) claims nothing and goes at once, so a
+		// slow disk does not hold up heartbeats.
+		claims := len(a.Entries) > 0 || a.PrevLogEntry > 0
 		switch {
 		case stored != nil:
 			stored.finish(nil, respond)
-		case async == nil || !resp.Success || heartbeat:
+		case async == nil || !resp.Success || !claims:
 			rpc.Respond(resp, rpcErr)
 		default:
 			// nothing new appended: wait for the earlier appends
