@@ -40,18 +40,33 @@ func publishAsyncData(t *testing.T, js jetstream.JetStream, n int, subject func(
 		if len(futures) < window && i < n-1 {
 			continue
 		}
-		select {
-		case <-js.PublishAsyncComplete():
-		case <-time.After(scaled(20 * time.Second)):
-			t.Logf("window ending at %d: %d acks outstanding; publishing them again", i, js.PublishAsyncPending())
-		}
+		// Wait for this window's own futures, not PublishAsyncComplete: the
+		// futures of batches lost in a leader change stay pending in the
+		// client for ever, so after one such loss PublishAsyncComplete
+		// would never fire again and every later window would wait out
+		// its whole timeout.
+		expired := time.NewTimer(scaled(20 * time.Second))
+		timedOut := false
 		for _, p := range futures {
-			select {
-			case <-p.f.Ok():
-				continue
-			case err := <-p.f.Err():
-				t.Logf("publish %d: %v; publishing it again", p.i, err)
-			default:
+			if !timedOut {
+				select {
+				case <-p.f.Ok():
+					continue
+				case err := <-p.f.Err():
+					t.Logf("publish %d: %v; publishing it again", p.i, err)
+				case <-expired.C:
+					timedOut = true
+					t.Logf("window ending at %d: acks outstanding after %v; publishing those again", i, scaled(20*time.Second))
+				}
+			}
+			if timedOut {
+				select {
+				case <-p.f.Ok():
+					continue
+				case err := <-p.f.Err():
+					t.Logf("publish %d: %v; publishing it again", p.i, err)
+				default:
+				}
 			}
 			// One attempt at a time: an attempt lost in a leader change is
 			// never answered, and must not use up the whole minute.
@@ -62,6 +77,7 @@ func publishAsyncData(t *testing.T, js jetstream.JetStream, n int, subject func(
 				t.Fatalf("publish %d never acknowledged: %v", p.i, err)
 			}
 		}
+		expired.Stop()
 		futures = futures[:0]
 	}
 }
