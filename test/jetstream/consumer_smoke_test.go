@@ -74,7 +74,11 @@ func TestConsumerSmoke_OrderedAndKVWatch(t *testing.T) {
 	for i := range 20 {
 		js.PublishAsync(fmt.Sprintf("s.%d", i%3), body(i))
 	}
-	<-js.PublishAsyncComplete()
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(30 * time.Second): // fail, do not hang, if an ack is lost
+		t.Fatalf("%d acks outstanding", js.PublishAsyncPending())
+	}
 	oc, err := s.OrderedConsumer(ctxT(t, 5*time.Second), jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
