@@ -125,8 +125,11 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	if s, ok := n.store.(*segStore); ok && n.cfg.Faults != nil {
-		s.setBeforeSync(n.cfg.Faults.waitLogSync)
+	if s, ok := n.store.(*segStore); ok {
+		s.setMetrics(n.m)
+		if n.cfg.Faults != nil {
+			s.setBeforeSync(n.cfg.Faults.waitLogSync)
+		}
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hlog)
 	if err != nil {

@@ -11,10 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/flotilla/flotilla/internal/fsutil"
+	"github.com/flotilla/flotilla/metrics"
 )
 
 // segLog is Raft's log as append-only segment files, raft/log/<first
@@ -73,6 +75,8 @@ type segLog struct {
 	// beforeSync, when set (Faults.HoldLogSyncs), runs before each sync.
 	// Guarded by mu.
 	beforeSync func()
+	// m, when set, counts appends and syncs. Guarded by mu.
+	m *metrics.Cluster
 
 	syncReq  chan struct{} // capacity 1: wakes syncLoop
 	stop     chan struct{}
@@ -377,6 +381,9 @@ func (l *segLog) appendLogs(logs []*raft.Log, synced func(error)) error {
 	if !slices.Contains(l.unsynced, s) {
 		l.unsynced = append(l.unsynced, s)
 	}
+	if l.m != nil {
+		l.m.LogAppends.Inc()
+	}
 	if synced != nil {
 		l.waiters = append(l.waiters, synced)
 	}
@@ -391,16 +398,18 @@ func (l *segLog) flush() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	segs, waiters, err, hook := l.unsynced, l.waiters, l.failed, l.beforeSync
+	segs, waiters, err, hook, m := l.unsynced, l.waiters, l.failed, l.beforeSync, l.m
 	l.unsynced, l.waiters = nil, nil
+	bytes := l.unsyncedBytes
 	if len(segs) > 0 {
-		l.syncBytes += (l.unsyncedBytes - l.syncBytes) / 8
+		l.syncBytes += (bytes - l.syncBytes) / 8
 		l.unsyncedBytes = 0
 	}
 	l.mu.Unlock()
 	if hook != nil && len(segs) > 0 {
 		hook()
 	}
+	start := time.Now()
 	for _, s := range segs {
 		if err != nil {
 			break
@@ -411,6 +420,11 @@ func (l *segLog) flush() error {
 			l.failed = err
 			l.mu.Unlock()
 		}
+	}
+	if m != nil && len(segs) > 0 && err == nil {
+		m.LogSyncs.Inc()
+		m.LogSyncedBytes.Add(float64(bytes))
+		m.LogSyncDuration.Observe(time.Since(start).Seconds())
 	}
 	for _, w := range waiters {
 		w(err)
@@ -537,6 +551,13 @@ func (l *segLog) setBeforeSync(f func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.beforeSync = f
+}
+
+// setMetrics makes the log count its appends and syncs in m.
+func (l *segLog) setMetrics(m *metrics.Cluster) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.m = m
 }
 
 // forget drops segments about to be closed from the ones waiting for a

@@ -11,6 +11,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/flotilla/flotilla/metrics"
 )
 
 func testEntry(idx, term uint64) *raft.Log {
@@ -447,4 +451,50 @@ func TestOpenLogStore_Kinds(t *testing.T) {
 			t.Fatal("unknown kind accepted")
 		}
 	})
+}
+
+// TestSegLog_Metrics: every append and every sync is counted, and the
+// synced bytes are the records' bytes, so appends per sync (group commit)
+// can be read off a node's metrics.
+func TestSegLog_Metrics(t *testing.T) {
+	l := mustOpenSegLog(t, t.TempDir(), 1<<20)
+	m := metrics.NewCluster(prometheus.NewRegistry())
+	l.setMetrics(m)
+	if err := l.StoreLogs(entries(1, 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	for _, b := range [][]*raft.Log{entries(4, 4, 1), entries(5, 6, 1)} {
+		if err := l.StoreLogsAsync(b, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want int64
+	l.mu.RLock()
+	for _, s := range l.segs {
+		want += s.size
+	}
+	l.mu.RUnlock()
+	count := func(c prometheus.Counter) float64 {
+		var d dto.Metric
+		if err := c.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		return d.GetCounter().GetValue()
+	}
+	if got := count(m.LogAppends); got != 3 {
+		t.Errorf("appends = %v, want 3", got)
+	}
+	// The two async appends may share a sync or not.
+	if got := count(m.LogSyncs); got < 2 || got > 3 {
+		t.Errorf("syncs = %v, want 2 or 3", got)
+	}
+	if got := count(m.LogSyncedBytes); got != float64(want) {
+		t.Errorf("synced bytes = %v, want %d (the segment's records)", got, want)
+	}
 }

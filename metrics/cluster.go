@@ -27,6 +27,12 @@ type Cluster struct {
 	SnapshotBytes         prometheus.Gauge
 	SnapshotSeconds       prometheus.Gauge
 	LogBytesSinceSnapshot prometheus.Gauge
+	// The Raft log's appends and syncs (the segment log only): appends
+	// per sync is how well group commit works on this node.
+	LogAppends      prometheus.Counter
+	LogSyncs        prometheus.Counter
+	LogSyncedBytes  prometheus.Counter
+	LogSyncDuration prometheus.Histogram
 }
 
 // NewCluster registers the cluster collectors on reg.
@@ -52,6 +58,13 @@ func NewCluster(reg prometheus.Registerer) *Cluster {
 		SnapshotSeconds: g("snapshot_seconds", "Time the last Raft snapshot took to write."),
 		LogBytesSinceSnapshot: g("log_bytes_since_snapshot",
 			"Command bytes applied since this node's last snapshot (since start when it has written none since)."),
+		LogAppends:     f("log_appends_total", "Appends to the Raft log (one or more entries each)."),
+		LogSyncs:       f("log_syncs_total", "Syncs of the Raft log; each makes every append since the previous one durable."),
+		LogSyncedBytes: f("log_synced_bytes_total", "Bytes of Raft log records made durable by the log's syncs."),
+		LogSyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace, Subsystem: "cluster", Name: "log_sync_duration_seconds",
+			Help: "Time one sync of the Raft log took (fdatasync of the segments written to).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+		}),
 		Members: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "cluster", Name: "members",
 			Help: "Gossip members by status (alive, suspect, dead, left).",
@@ -65,7 +78,7 @@ func NewCluster(reg prometheus.Registerer) *Cluster {
 			Help: "Time from proposing a Raft command to its result on the leader.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	reg.MustRegister(c.Members, c.Forwarded, c.ApplyDuration)
+	reg.MustRegister(c.Members, c.Forwarded, c.ApplyDuration, c.LogSyncDuration)
 	for _, s := range []string{"alive", "suspect", "dead", "left"} {
 		c.Members.WithLabelValues(s)
 	}
