@@ -4,33 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/flotilla/flotilla/broker"
 	"github.com/flotilla/flotilla/cluster"
 	"github.com/flotilla/flotilla/internal/testcluster"
 )
-
-// gaugeValue reads one unlabelled gauge or counter from a node's registry.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if g := m.GetGauge(); g != nil {
-			return g.GetValue()
-		}
-		return m.GetCounter().GetValue()
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
 
 // The node snapshots by weighing the log written since its last snapshot
 // against the state's size (snapshot_policy.go): not while the log is
@@ -59,7 +36,7 @@ func TestCluster_SnapshotPolicy_WeighsLogAgainstState(t *testing.T) {
 	// has seen all of it) and takes no snapshot.
 	apply(4)
 	deadline := time.Now().Add(10 * time.Second)
-	for gaugeValue(t, n.Reg, "flotilla_cluster_log_bytes_since_snapshot") < float64(4*len(body)) {
+	for cluster.GaugeValue(t, n.Reg, "flotilla_cluster_log_bytes_since_snapshot") < float64(4*len(body)) {
 		if time.Now().After(deadline) {
 			t.Fatal("the snapshot policy never looked at the log")
 		}
@@ -76,10 +53,10 @@ func TestCluster_SnapshotPolicy_WeighsLogAgainstState(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond) // polling raft's stats
 	}
-	if got := gaugeValue(t, n.Reg, "flotilla_cluster_snapshots_total"); got != 1 {
+	if got := cluster.GaugeValue(t, n.Reg, "flotilla_cluster_snapshots_total"); got != 1 {
 		t.Fatalf("snapshots_total %v, want 1", got)
 	}
-	if got := gaugeValue(t, n.Reg, "flotilla_cluster_snapshot_bytes"); got < float64(size) {
+	if got := cluster.GaugeValue(t, n.Reg, "flotilla_cluster_snapshot_bytes"); got < float64(size) {
 		t.Fatalf("snapshot_bytes %v, want at least the state's %d", got, size)
 	}
 }
