@@ -93,6 +93,9 @@ type segment struct {
 	offsets []int64 // offsets[i] is where the record of index first+i starts
 	size    int64   // end of its last intact record
 	alloc   int64   // the file is zero-filled from size to here (fillLoop)
+	// dropped: the pages below it were synced and dropped from the page
+	// cache (dropSynced). Page-aligned; guarded by syncMu.
+	dropped int64
 }
 
 func (s *segment) lastIndex() uint64 { return s.first + uint64(len(s.offsets)) - 1 }
@@ -400,6 +403,10 @@ func (l *segLog) flush() error {
 	l.mu.Lock()
 	segs, waiters, err, hook, m := l.unsynced, l.waiters, l.failed, l.beforeSync, l.m
 	l.unsynced, l.waiters = nil, nil
+	ends := make([]int64, len(segs)) // what this sync makes durable
+	for i, s := range segs {
+		ends[i] = s.size
+	}
 	bytes := l.unsyncedBytes
 	if len(segs) > 0 {
 		l.syncBytes += (bytes - l.syncBytes) / 8
@@ -410,7 +417,7 @@ func (l *segLog) flush() error {
 		hook()
 	}
 	start := time.Now()
-	for _, s := range segs {
+	for i, s := range segs {
 		if err != nil {
 			break
 		}
@@ -419,7 +426,9 @@ func (l *segLog) flush() error {
 			l.mu.Lock()
 			l.failed = err
 			l.mu.Unlock()
+			break
 		}
+		dropSynced(s, ends[i])
 	}
 	if m != nil && len(segs) > 0 && err == nil {
 		m.LogSyncs.Inc()
@@ -430,6 +439,44 @@ func (l *segLog) flush() error {
 		w(err)
 	}
 	return err
+}
+
+// Dropping the synced log from the page cache. Once synced, a record is
+// read back only by a follower catching up from beyond the in-memory
+// logCache (64 MiB of the newest entries) or by a restart's replay; the
+// page cache holding it serves almost nothing, but every append needs new
+// pages for it. Dropped, the clean pages go back to the kernel's free
+// lists, and the next appends reuse them while they are still hot.
+//
+// Measured on this project's benchmark machine (a VM whose memory the
+// host maps in on a page's first touch): writing 512 MiB to a new file
+// with dd took 1.13 s of system time when the pages came from untouched
+// memory and 0.13 s right after another file's pages were freed. A
+// follower under 1 KiB async publishing spent 26% of its CPU in the log's
+// pwrite. On any machine it also stops the log, written once and hardly
+// read, from pushing the state file's pages out of the cache.
+//
+// The last partial page stays: the next append writes into it, and
+// dropped it would have to be read back from the disk first. The kernel
+// drops whole folios only (up to 2 MiB of a file), so the folio holding
+// that page stays too; each drop therefore starts folioMax below where
+// the last one ended, to take the rest of that folio once it is synced.
+var pageSize = int64(os.Getpagesize())
+
+const folioMax = 2 << 20
+
+// dropSynced drops s's pages below end, which a sync has just made
+// durable (so they are clean), from the page cache. Called with syncMu
+// held, which keeps s open. Advice only: a failure costs nothing but
+// memory.
+func dropSynced(s *segment, end int64) {
+	end &^= pageSize - 1
+	if end <= s.dropped {
+		return
+	}
+	from := max(0, s.dropped-folioMax)
+	_ = dropCache(s.f, from, end-from)
+	s.dropped = end
 }
 
 // syncLoop runs the syncs StoreLogsAsync asks for. Appends made while one
@@ -672,6 +719,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 			return l.failed
 		}
 		s.size, s.offsets, s.alloc = s.offsets[k], s.offsets[:k], s.offsets[k]
+		s.dropped = min(s.dropped, s.size&^(pageSize-1))
 		l.forget(s)     // the sync above made what is left of it durable
 		l.last = lo - 1 // not below first: that is the delete-everything case
 	default:
