@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 	"unsafe"
 
@@ -79,5 +80,39 @@ func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
 		if err := l.GetLog(e.Index, &got); err != nil || !bytes.Equal(got.Data, e.Data) {
 			t.Fatalf("entry %d after the drop: %v", e.Index, err)
 		}
+	}
+}
+
+// A paced snapshot's written-out steps leave the page cache too, all but
+// the last step (and the folio reaching into it).
+func TestPacedSink_DropsWrittenPages(t *testing.T) {
+	dir, _, sink := newFileSink(t)
+	const step = 1 << 20
+	p, err := openPacedSink(sink, dir, step, 0, nil)
+	if err != nil || p.f == nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer p.close()
+	defer sink.Cancel()
+	chunk := bytes.Repeat([]byte{7}, 64<<10)
+	for range 8 * step / len(chunk) {
+		if _, err := p.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "snapshots", sink.ID()+".tmp", "state.bin")
+	res := residentPages(t, path, 6*step)
+	below := int((p.dropped - folioMax) / pageSize)
+	if below < (4<<20)/int(pageSize) {
+		t.Fatalf("only %d pages dropped for sure (dropped up to %d)", below, p.dropped)
+	}
+	var cached int
+	for _, r := range res[:below] {
+		if r {
+			cached++
+		}
+	}
+	if cached > 0 {
+		t.Errorf("%d of the first %d written-out pages are still in the page cache", cached, below)
 	}
 }

@@ -47,6 +47,7 @@ type pacedSink struct {
 	start   time.Time
 	written int64
 	synced  int64 // offset up to which writeOut was called
+	dropped int64 // offset below which the pages were dropped from the cache
 	steps   int   // writeOut calls (tests)
 }
 
@@ -79,6 +80,8 @@ func (p *pacedSink) Write(b []byte) (int, error) {
 		// sink's final fsync.
 		if err = writeOut(p.f, p.synced); err != nil {
 			err = fmt.Errorf("write out snapshot: %w", err)
+		} else {
+			p.dropWritten()
 		}
 		p.synced = p.written
 		p.steps++
@@ -87,6 +90,23 @@ func (p *pacedSink) Write(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// dropWritten drops the snapshot's pages up to the previous step from
+// the page cache: they are on the disk now (clean), and the file is read
+// back only when a follower needs the snapshot. As with the Raft log
+// (dropSynced in raftlog.go), a gigabyte snapshot then neither takes new
+// pages for all of it nor pushes the state file out of the cache. The
+// step being written out stays: part of it may still be in the sink's
+// buffer.
+func (p *pacedSink) dropWritten() {
+	end := p.synced &^ (pageSize - 1)
+	if end <= p.dropped {
+		return
+	}
+	from := max(0, p.dropped-folioMax)
+	_ = dropCache(p.f, from, end-from)
+	p.dropped = end
 }
 
 // keepRate waits until the bytes written so far are within the rate.
