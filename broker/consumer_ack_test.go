@@ -94,3 +94,26 @@ func TestConsumer_RememberAckBounded(t *testing.T) {
 		t.Fatalf("%d records, lowest kept %d: want the %d highest", len(c.ackedBy), c.ackedBy[ackedKeep+2], ackedKeep)
 	}
 }
+
+// Only an ack with a reply, the kind a client retries, leaves a record of
+// the delivery that settled the message; a plain ack settles it all the
+// same, and its op names no delivery, so the apply records nothing.
+func TestEngine_PlainAckLeavesNoRecord(t *testing.T) {
+	now := time.Now()
+	rec := &consumerRecord{stream: "S", name: "C", gen: 1, cfg: ConsumerConfig{AckPolicy: AckExplicit, AckWait: time.Minute},
+		delivered: seqPair{cons: 2, stream: 2}}
+	c := newConsumer(rec, map[uint64]pendingRec{1: {cseq: 1, deliveries: 1}, 2: {cseq: 2, deliveries: 1}}, nil, now)
+	e := &engine{cons: map[string]*consumer{c.key(): c}}
+	ack := func(seq uint64) string { return string(AppendAckSubject(nil, "S", "C", 1, seq, seq, 1, 0)) }
+	e.ackLocked(&ackItem{subject: ack(1), payload: []byte("+ACK")}, now)
+	e.ackLocked(&ackItem{subject: ack(2), reply: "_INBOX.x", payload: []byte("+ACK")}, now)
+	if len(c.pending) != 0 || len(e.ops) != 2 {
+		t.Fatalf("pending %v, %d ops: want both settled by one op each", c.pending, len(e.ops))
+	}
+	if e.ops[0].consSeq != 0 || e.ops[1].consSeq != 2 {
+		t.Errorf("ops name deliveries %d and %d, want 0 (plain ack) and 2 (double ack)", e.ops[0].consSeq, e.ops[1].consSeq)
+	}
+	if _, ok := c.ackedBy[1]; ok || c.ackedBy[2] != 2 {
+		t.Errorf("remembered %v, want only 2->2", c.ackedBy)
+	}
+}

@@ -30,7 +30,9 @@ const (
 	// its delivery count and time.
 	opDeliver consumerOpKind = 1
 	// opAck removes a pending message (acked, terminated, or gone from
-	// the stream) and lets retention drop it from a workqueue stream.
+	// the stream) and lets retention drop it from a workqueue stream. A
+	// consSeq names the delivery whose ack (one with a reply) settled it,
+	// recorded for a retried double ack; 0 records nothing.
 	opAck consumerOpKind = 2
 	// opSkip advances the delivered position without a pending entry
 	// (messages the consumer passed over, e.g. with ack none).
