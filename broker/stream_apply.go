@@ -539,7 +539,7 @@ func (s *streamTx) checkDiscardNew(m *pubMsg, rollupSub, rollupAllMsgs bool) (*A
 // subjectUsage returns the number and size of a subject's messages.
 func (s *streamTx) subjectUsage(subject []byte) (n, size uint64, err error) {
 	e := s.entry(subject)
-	for seq := e.first; n < e.count; seq = s.next(seq) {
+	for seq := e.first; n < e.count; seq, _ = s.next(e, seq) {
 		_, m, err := decodeMsgRecord(s.msgs.Get(s.ac.seqKey(seq)))
 		if err != nil {
 			return 0, 0, fmt.Errorf("stream %q seq %d: %w", s.def.name, seq, err)
