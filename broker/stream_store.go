@@ -33,7 +33,8 @@ import (
 // costs no chain writes at all; those were a second B+tree insert per
 // message, 23% of a follower's CPU under 128 B async publishing. (Files
 // written before this stored every link; a stored link still wins, so
-// they read the same.) Times are Unix nanoseconds, 0 for none. Stream names cannot contain '/', so bucket names are unique.
+// they read the same.) Times are Unix nanoseconds, 0 for none. Stream
+// names cannot contain '/', so bucket names are unique.
 var (
 	streamsBucket     = []byte("streams")
 	streamStateBucket = []byte("stream_state")

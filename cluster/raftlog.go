@@ -467,16 +467,21 @@ const folioMax = 2 << 20
 
 // dropSynced drops s's pages below end, which a sync has just made
 // durable (so they are clean), from the page cache. Called with syncMu
-// held, which keeps s open. Advice only: a failure costs nothing but
+// held, which keeps s open.
+func dropSynced(s *segment, end int64) { dropClean(s.f, &s.dropped, end) }
+
+// dropClean drops f's pages below end (rounded down to a page), which
+// must be clean, from the page cache, from folioMax below *dropped on,
+// and moves *dropped to there. Advice only: a failure costs nothing but
 // memory.
-func dropSynced(s *segment, end int64) {
+func dropClean(f *os.File, dropped *int64, end int64) {
 	end &^= pageSize - 1
-	if end <= s.dropped {
+	if end <= *dropped {
 		return
 	}
-	from := max(0, s.dropped-folioMax)
-	_ = dropCache(s.f, from, end-from)
-	s.dropped = end
+	from := max(0, *dropped-folioMax)
+	_ = dropCache(f, from, end-from)
+	*dropped = end
 }
 
 // syncLoop runs the syncs StoreLogsAsync asks for. Appends made while one

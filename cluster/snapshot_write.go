@@ -99,15 +99,7 @@ func (p *pacedSink) Write(b []byte) (int, error) {
 // pages for all of it nor pushes the state file out of the cache. The
 // step being written out stays: part of it may still be in the sink's
 // buffer.
-func (p *pacedSink) dropWritten() {
-	end := p.synced &^ (pageSize - 1)
-	if end <= p.dropped {
-		return
-	}
-	from := max(0, p.dropped-folioMax)
-	_ = dropCache(p.f, from, end-from)
-	p.dropped = end
-}
+func (p *pacedSink) dropWritten() { dropClean(p.f, &p.dropped, p.synced) }
 
 // keepRate waits until the bytes written so far are within the rate.
 func (p *pacedSink) keepRate() error {
