@@ -16,6 +16,7 @@ Usage:
 """
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -352,6 +353,13 @@ def idle(out, pl, summary):
     return "\n".join(lines) + "\n"
 
 
+def minute_of(t):
+    """The sustained minute (0-based) a sample taken at t seconds closes: a sample is taken at the
+    end of its 10 s, so t = 60 is the last of minute 0 and the final one (t = planned duration) the
+    last of the last minute, not a minute of its own."""
+    return max(0, math.ceil(t / 60) - 1)
+
+
 def minute_stats(rs, lo, hi, key):
     xs = [num(r[key]) for r in rs if lo <= num(r["t_s"]) < hi and num(r[key]) is not None]
     return statistics.mean(xs) if xs else None
@@ -398,8 +406,8 @@ def sustained(out, pl, summary):
     tbl = ["| minute | leader | n1 RSS MiB (anon) | n2 RSS MiB (anon) | n3 RSS MiB (anon) | backlog | probe p50 ms | probe p99 ms |",
            "|--:|---|--:|--:|--:|--:|--:|--:|"]
     tmax = max(num(r["t_s"]) for r in rs)
-    for m in range(0, int(tmax // 60) + 1):
-        sel = [r for r in rs if m * 60 <= num(r["t_s"]) < (m + 1) * 60]
+    for m in range(0, minute_of(tmax) + 1):
+        sel = [r for r in rs if minute_of(num(r["t_s"])) == m]
         if not sel:
             continue
         cells = []
@@ -411,9 +419,9 @@ def sustained(out, pl, summary):
         tbl.append(f"| {m + 1} | {leaders} | {' | '.join(cells)} | {fmt(minute_stats(sel, 0, 1e9, 'backlog'))} | "
                    f"{fmt(p50 / 1000 if p50 else None, 2)} | {fmt(p99 / 1000 if p99 else None, 2)} |")
     lines += ["", "Means per minute (latencies: medians of the probes in that minute):", "", *tbl]
-    first = [r for r in rs if num(r["t_s"]) < 60]
+    first = [r for r in rs if minute_of(num(r["t_s"])) == 0]
     # the publisher may run past its planned minutes when the cluster cannot keep the rate
-    last = [r for r in rs if num(r["t_s"]) >= max(tmax - 60, 0)]
+    last = [r for r in rs if minute_of(num(r["t_s"])) == minute_of(tmax)]
     if first and last:
         worst = 0.0
         parts = []
@@ -434,7 +442,7 @@ def sustained(out, pl, summary):
             for r in rs:
                 v = num(r[key])
                 if v is not None:
-                    out_.setdefault(int(num(r["t_s"]) // 60), []).append(v)
+                    out_.setdefault(minute_of(num(r["t_s"])), []).append(v)
             return [statistics.mean(v) for _, v in sorted(out_.items())]
 
         grows = []
@@ -443,8 +451,8 @@ def sustained(out, pl, summary):
             if len(ms) >= 2 and ms[-1] > SUST_RSS_LIMIT * ms[0] and ms[-1] > max(ms[:-1]):
                 grows.append(f"n{i}")
         p99m = []
-        for m in sorted({int(num(r["t_s"]) // 60) for r in rs}):
-            p99m.append(med([num(r["probe_p99_us"]) for r in rs if int(num(r["t_s"]) // 60) == m]))
+        for m in sorted({minute_of(num(r["t_s"])) for r in rs}):
+            p99m.append(med([num(r["probe_p99_us"]) for r in rs if minute_of(num(r["t_s"])) == m]))
         p99m = [x for x in p99m if x is not None]
         lat_grows = len(p99m) >= 2 and p99m[-1] > SUST_P99_LIMIT * p99m[0] and p99m[-1] > max(p99m[:-1])
         flat = not grows and not lat_grows
