@@ -417,7 +417,7 @@ func (l *segLog) flush() error {
 		hook()
 	}
 	start := time.Now()
-	for i, s := range segs {
+	for _, s := range segs {
 		if err != nil {
 			break
 		}
@@ -426,9 +426,7 @@ func (l *segLog) flush() error {
 			l.mu.Lock()
 			l.failed = err
 			l.mu.Unlock()
-			break
 		}
-		dropSynced(s, ends[i])
 	}
 	if m != nil && len(segs) > 0 && err == nil {
 		m.LogSyncs.Inc()
@@ -437,6 +435,11 @@ func (l *segLog) flush() error {
 	}
 	for _, w := range waiters {
 		w(err)
+	}
+	if err == nil { // after the answers: the drop is off the acknowledgement path
+		for i, s := range segs {
+			dropSynced(s, ends[i])
+		}
 	}
 	return err
 }
