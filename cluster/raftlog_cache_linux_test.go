@@ -37,12 +37,27 @@ func residentPages(t *testing.T, path string, n int64) []bool {
 	return out
 }
 
+// cacheTestDir returns a temp dir whose files have a page cache to drop:
+// on tmpfs the file's pages are its storage, and posix_fadvise leaves them.
+func cacheTestDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skipf("%s is on tmpfs: no page cache to drop (set TMPDIR to a disk-backed directory)", dir)
+	}
+	return dir
+}
+
 // Synced records leave the page cache, except the last partial page that
 // the next append writes into; reads still return them (from the disk).
 // The folio holding the last page may keep up to folioMax: the test checks
 // the pages below the folioMax boundary under the end.
 func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
-	l := mustOpenSegLog(t, t.TempDir(), 16<<20)
+	l := mustOpenSegLog(t, cacheTestDir(t), 16<<20)
 	var want []*raft.Log
 	for i := uint64(1); i <= 160; i++ {
 		e := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, 50_000+int(i))}
@@ -86,6 +101,7 @@ func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
 // A paced snapshot's written-out steps leave the page cache too, all but
 // the last step (and the folio reaching into it).
 func TestPacedSink_DropsWrittenPages(t *testing.T) {
+	cacheTestDir(t) // skips on tmpfs, where newFileSink's temp dir is too
 	dir, _, sink := newFileSink(t)
 	const step = 1 << 20
 	p, err := openPacedSink(sink, dir, step, 0, nil)
