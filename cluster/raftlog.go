@@ -461,9 +461,11 @@ func (l *segLog) flush() error {
 //
 // The last partial page stays: the next append writes into it, and
 // dropped it would have to be read back from the disk first. The kernel
-// drops whole folios only (up to 2 MiB of a file), so the folio holding
-// that page stays too; each drop therefore starts folioMax below where
-// the last one ended, to take the rest of that folio once it is synced.
+// drops whole folios only (a file's folios are up to 2 MiB on x86-64,
+// its PMD size), so the folio holding that page stays too; each drop
+// therefore starts folioMax below where the last one ended, to take the
+// rest of that folio once it is synced. (Where folios are larger, what a
+// drop misses stays cached until the kernel needs the memory.)
 var pageSize = int64(os.Getpagesize())
 
 const folioMax = 2 << 20
