@@ -11,7 +11,8 @@
 #                               [-R RATE] [-q] [-w] [-o DIR] BINARY
 #   BINARY    the flotilla binary (e.g. ./bin/flotilla after `make build`)
 #   -g LIST   groups to run (default "growth publishers sizes idle sustained"); each gets a fresh cluster
-#   -r RUNS   runs per point of "publishers" and "sizes" (default 3); medians are reported
+#   -r RUNS   runs per point of "publishers" and "sizes", and of each growth series (default 3); medians
+#             are reported
 #   -k CHUNKS growth: chunks (default 10)
 #   -m MSGS   growth: messages of 128 B per chunk (default 1000000: the stream grows to 10 million)
 #   -d MIN    sustained: minutes (default 10)
@@ -24,14 +25,15 @@
 #             docs/benchmarks.md between <!-- scale-bench:start --> and <!-- scale-bench:end -->
 #   -o DIR    keep the results (*.tsv), nats bench outputs, Go profiles, charts and node logs in DIR
 # Groups (stream "benchstream", subject bench.js, R3, file storage, 128 B messages unless noted):
-#   growth      one stream filled in CHUNKS chunks without purging:
-#               nats bench js pub async bench.js --create --replicas 3 --maxbytes 1TB --batch 500 --msgs MSGS
-#               -> msgs/s per chunk against the stream's size, the last chunk / the first (target >= 0.8);
-#               a 15 s CPU profile of the leader during the first and the last chunk
+#   growth      RUNS times, alternating, each on a fresh cluster: one stream filled in CHUNKS chunks
+#               without purging ("grow"), and the same chunks each on a purged, empty stream ("empty"):
+#               nats bench js pub async bench.js --create [--purge] --replicas 3 --maxbytes 1TB --batch 500 --msgs MSGS
+#               -> per chunk the median msgs/s over the runs against the empty-stream rate (the median of
+#               all "empty" chunks; target: every chunk >= 0.8); each run's last chunk / its first; a
+#               15 s CPU profile of the leader during the first and the last chunk of the first grow run
 #   publishers  nats bench js pub async bench.js --create --purge --replicas 3 --batch 500 --clients C --msgs N
 #               for C = 1 4 16 64 256 (N = 256000, shared by the clients), --timeout 30s: with 256 x 500
 #               messages in flight some acks take longer than nats bench's default 5 s
-#               (growth also records the leader's CPU time per chunk and the Raft snapshots in its window)
 #   sizes       nats bench js pub async ... --size S --batch B --timeout 30s for S = 16 B .. 1 MiB; each run
 #               moves about 256 MiB (64 <= msgs <= 200000); B = 500, lowered so that a batch holds at
 #               most 16 MiB (1 MiB: 16); the leader's RSS after each size; its heap profile at the end
@@ -262,18 +264,26 @@ CH0=$(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' /proc/$$/stat)
 declare -A GSECS=()
 
 # ---- growth ----
-if [ -n "${DO[growth]:-}" ]; then
-	s0=$SECONDS
-	start_cluster growth
+# growth_pass RUN SERIES: CHUNKS chunks on a fresh cluster, one row each in growth.tsv. SERIES grow
+# fills one stream; SERIES empty purges it before every chunk (nats bench --purge, outside the
+# timed part), so each chunk starts on an empty stream: the same load for the same time, on a
+# machine in the same state (page cache, dirty pages, Raft log), with only the stream's size
+# different. Profiles: the first and the last chunk of the first grow pass.
+growth_pass() {
+	local run=$1 series=$2 c lf prof t0 t1 j0 j1 r st secs cpus l1 msgs note want purge=""
+	[ "$series" = empty ] && purge=--purge
+	start_cluster "growth-$series-r$run"
 	L=$LEADER
-	G="$OUT/growth.tsv"
-	printf 'chunk\tstream_msgs\tmsgs_per_s\tseconds\tleader\tleader_vmrss_kb\tleader_rssanon_kb\tleader_disk_mb\tnote\tstart_epoch\tend_epoch\tleader_cpu_s\n' >"$G"
 	for ((c = 1; c <= CHUNKS; c++)); do
-		lf="$OUT/logs/growth.$c"
+		lf="$OUT/logs/growth-$series-r$run.$c"
 		prof=""
-		if [ "$c" = 1 ] || [ "$c" = "$CHUNKS" ]; then prof="$OUT/profiles/growth-chunk$c.cpu.pb.gz"; prof_cpu "$L" "$PROF_S" "$prof"; fi
+		if [ "$run" = 1 ] && [ "$series" = grow ] && { [ "$c" = 1 ] || [ "$c" = "$CHUNKS" ]; }; then
+			prof="$OUT/profiles/growth-chunk$c.cpu.pb.gz"
+			prof_cpu "$L" "$PROF_S" "$prof"
+		fi
 		t0=$EPOCHREALTIME j0=$(pid_jiffies "$(node_pid "$L")")
-		read -r r _ _ st < <(run_bench "$lf" $((60 + CHUNK / 2000)) "$L" bench js pub async "$SUBJ" --create --replicas 3 \
+		# shellcheck disable=SC2086 # $purge is one flag or none
+		read -r r _ _ st < <(run_bench "$lf" $((60 + CHUNK / 2000)) "$L" bench js pub async "$SUBJ" --create $purge --replicas 3 \
 			--maxbytes 1TB --batch 500 --msgs "$CHUNK")
 		t1=$EPOCHREALTIME j1=$(pid_jiffies "$(node_pid "$L")")
 		secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
@@ -282,18 +292,30 @@ if [ -n "${DO[growth]:-}" ]; then
 		l1=$(raft_leader)
 		read -r msgs _ < <(stream_msgs "$([ "$l1" = - ] && echo "$L" || echo "$l1")" "$STREAM")
 		note=ok
-		[ "$r" = FAIL ] && { fail "growth chunk $c: nats bench $st" "$lf"; note="nats bench $st"; }
+		[ "$r" = FAIL ] && { fail "growth $series run $run chunk $c: nats bench $st" "$lf"; note="nats bench $st"; }
 		addnote() { if [ "$note" = ok ]; then note=$1; else note+="; $1"; fi; log "growth: $1"; }
-		[ "$msgs" != $((c * CHUNK)) ] && addnote "stream holds $msgs, expected $((c * CHUNK))"
+		want=$((c * CHUNK))
+		[ "$series" = empty ] && want=$CHUNK
+		[ "$msgs" != "$want" ] && addnote "stream holds $msgs, expected $want"
 		[ "$l1" != "$L" ] && addnote "leader moved $L -> $l1"
-		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$msgs" "$r" "$secs" "$l1" "$(mem_kb "$l1" VmRSS)" \
-			"$(mem_kb "$l1" RssAnon)" "$(disk_mb "$l1")" "$note" "$t0" "$t1" "$cpus" >>"$G"
-		log "growth chunk $c/$CHUNKS: $r msgs/s, stream $msgs msgs, leader $l1 RSS $(mem_kb "$l1" VmRSS) kB, disk $(disk_mb "$l1") MB"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$series" "$c" "$msgs" "$r" "$secs" "$l1" \
+			"$(mem_kb "$l1" VmRSS)" "$(mem_kb "$l1" RssAnon)" "$(disk_mb "$l1")" "$note" "$t0" "$t1" "$cpus" >>"$G"
+		log "growth $series run $run chunk $c/$CHUNKS: $r msgs/s, stream $msgs msgs, leader $l1 RSS $(mem_kb "$l1" VmRSS) kB, disk $(disk_mb "$l1") MB"
 		L=$l1
-		[ "$L" = - ] && { fail "growth: no Raft leader after chunk $c" "$lf"; break; }
+		[ "$L" = - ] && { fail "growth $series run $run: no Raft leader after chunk $c" "$lf"; break; }
 	done
-	prof_heap "$L" "$OUT/profiles/growth-end.heap.pb.gz"
+	[ "$run" = 1 ] && [ "$series" = grow ] && prof_heap "$L" "$OUT/profiles/growth-end.heap.pb.gz"
 	stop_cluster
+}
+if [ -n "${DO[growth]:-}" ]; then
+	s0=$SECONDS
+	G="$OUT/growth.tsv"
+	printf 'run\tseries\tchunk\tstream_msgs\tmsgs_per_s\tseconds\tleader\tleader_vmrss_kb\tleader_rssanon_kb\tleader_disk_mb\tnote\tstart_epoch\tend_epoch\tleader_cpu_s\n' >"$G"
+	# grow and empty alternate, so that the machine's drift over the group falls on both
+	for ((run = 1; run <= RUNS; run++)); do
+		growth_pass "$run" grow
+		growth_pass "$run" empty
+	done
 	GSECS[growth]=$((SECONDS - s0))
 fi
 
@@ -508,8 +530,8 @@ Commands (PORT = the Raft leader's client port, HTTP = its http port; every grou
 
 \`\`\`sh
 FLOTILLA_BIN=BINARY scripts/cluster.sh start -n 3 -p BASE -d TMP/GROUP       # leader: GET http://127.0.0.1:HTTP/cluster/status
-# growth: $CHUNKS chunks into one stream, no purge in between
-nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create --replicas 3 --maxbytes 1TB --batch 500 --msgs $CHUNK --no-progress
+# growth: $RUNS x (grow, then empty): $CHUNKS chunks into one stream, no purge in between (grow) / --purge before every chunk (empty)
+nats -s nats://127.0.0.1:PORT --no-context bench js pub async $SUBJ --create [--purge] --replicas 3 --maxbytes 1TB --batch 500 --msgs $CHUNK --no-progress
 # publishers: C = ${CLIENTS[*]}
 nats -s nats://127.0.0.1:PORT --no-context --timeout 30s bench js pub async $SUBJ --create --purge --replicas 3 --maxbytes 1TB --batch 500 --clients C --msgs $PUBN --no-progress
 # sizes: S = ${SIZES[*]}; M = $((SZBYTES >> 20)) MiB / S within [$SZMIN, $SZMAX]; B = min(500, 16 MiB / S)
