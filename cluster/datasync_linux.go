@@ -19,3 +19,9 @@ func writeOut(f *os.File, off int64) error {
 	return unix.SyncFileRange(int(f.Fd()), off, 0,
 		unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 }
+
+// dropCache asks the kernel to drop f's clean pages in [off, off+n) from
+// the page cache (dirty ones stay).
+func dropCache(f *os.File, off, n int64) error {
+	return unix.Fadvise(int(f.Fd()), off, n, unix.FADV_DONTNEED)
+}

@@ -485,7 +485,7 @@ func dropClean(f *os.File, dropped *int64, end int64) {
 		return
 	}
 	from := max(0, *dropped-folioMax)
-	_ = fsutil.DropCache(f, from, end-from)
+	_ = dropCache(f, from, end-from)
 	*dropped = end
 }
 

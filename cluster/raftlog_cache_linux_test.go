@@ -2,20 +2,62 @@ package cluster
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/flotilla/flotilla/internal/testutil"
+	"golang.org/x/sys/unix"
 )
+
+// residentPages reports, for each page of path's first n bytes, whether
+// it is in the page cache.
+func residentPages(t *testing.T, path string, n int64) []bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (n+pageSize-1)/pageSize)
+	// x/sys/unix has no wrapper for mincore(2)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	out := make([]bool, len(vec))
+	for i, v := range vec {
+		out[i] = v&1 != 0
+	}
+	return out
+}
+
+// cacheTestDir returns a temp dir whose files have a page cache to drop:
+// on tmpfs the file's pages are its storage, and posix_fadvise leaves them.
+func cacheTestDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		t.Skipf("%s is on tmpfs: no page cache to drop (set TMPDIR to a disk-backed directory)", dir)
+	}
+	return dir
+}
 
 // Synced records leave the page cache, except the last partial page that
 // the next append writes into; reads still return them (from the disk).
 // The folio holding the last page may keep up to folioMax: the test checks
 // the pages below the folioMax boundary under the end.
 func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
-	l := mustOpenSegLog(t, testutil.CacheTestDir(t), 16<<20)
+	l := mustOpenSegLog(t, cacheTestDir(t), 16<<20)
 	var want []*raft.Log
 	for i := uint64(1); i <= 160; i++ {
 		e := &raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(i)}, 50_000+int(i))}
@@ -31,7 +73,7 @@ func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
 	if size%pageSize == 0 {
 		t.Fatalf("size %d is page-aligned: the test wants a partial last page", size)
 	}
-	res := testutil.ResidentPages(t, s.path, size)
+	res := residentPages(t, s.path, size)
 	below := int((size &^ (folioMax - 1)) / pageSize)
 	if below < (4<<20)/int(pageSize) {
 		t.Fatalf("only %d pages below the last 2 MiB boundary", below)
@@ -59,7 +101,7 @@ func TestSegLog_DropsSyncedPagesFromCache(t *testing.T) {
 // A paced snapshot's written-out steps leave the page cache too, all but
 // the last step (and the folio reaching into it).
 func TestPacedSink_DropsWrittenPages(t *testing.T) {
-	testutil.CacheTestDir(t) // skips on tmpfs, where newFileSink's temp dir is too
+	cacheTestDir(t) // skips on tmpfs, where newFileSink's temp dir is too
 	dir, _, sink := newFileSink(t)
 	const step = 1 << 20
 	p, err := openPacedSink(sink, dir, step, 0, nil)
@@ -75,7 +117,7 @@ func TestPacedSink_DropsWrittenPages(t *testing.T) {
 		}
 	}
 	path := filepath.Join(dir, "snapshots", sink.ID()+".tmp", "state.bin")
-	res := testutil.ResidentPages(t, path, 6*step)
+	res := residentPages(t, path, 6*step)
 	below := int((p.dropped - folioMax) / pageSize)
 	if below < (4<<20)/int(pageSize) {
 		t.Fatalf("only %d pages dropped for sure (dropped up to %d)", below, p.dropped)

@@ -42,11 +42,6 @@ type Options struct {
 	LazySync bool
 	// BootID overrides the machine's boot id (tests simulate a reboot).
 	BootID string
-	// CacheTrim, when positive, is how often the file's written pages are
-	// dropped from the page cache (cachetrim.go). It applies only with
-	// LazySync: a synced store's pages are clean after each commit and
-	// stay cached until the kernel needs the memory.
-	CacheTrim time.Duration
 }
 
 const bootIDFile = "/proc/sys/kernel/random/boot_id"

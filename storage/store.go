@@ -29,10 +29,6 @@ type Store struct {
 	opts Options
 	mu   sync.RWMutex // guards db across Restore's swap
 	db   *bolt.DB
-
-	trimStop chan struct{} // closed by Close; nil without a cache trim
-	trimDone chan struct{} // closed when trimLoop has returned
-	stopTrim sync.Once
 }
 
 // Open opens (creating if needed) the store file at path, fsyncing every
@@ -66,10 +62,6 @@ func OpenWith(path string, opts Options) (*Store, error) {
 		if err := writeOpenMarker(path, opts.bootID()); err != nil {
 			_ = db.Close()
 			return nil, err
-		}
-		if opts.CacheTrim > 0 {
-			s.trimStop, s.trimDone = make(chan struct{}), make(chan struct{})
-			go s.trimLoop(opts.CacheTrim, s.trimStop, s.trimDone)
 		}
 	}
 	return s, nil
@@ -110,10 +102,6 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the file.
 func (s *Store) Close() error {
-	if s.trimStop != nil {
-		s.stopTrim.Do(func() { close(s.trimStop) })
-		<-s.trimDone
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.db == nil {

@@ -387,7 +387,7 @@ func absPath(p string) string {
 // machine crashed is not trusted: it is moved aside and rebuilt from the
 // Raft snapshot and log.
 func openStateStore(path string, cl *cluster.Config, log *zap.Logger) (*storage.Store, error) {
-	opts := storage.Options{LazySync: true, CacheTrim: storage.DefaultCacheTrim}
+	opts := storage.Options{LazySync: true}
 	store, err := storage.OpenWith(path, opts)
 	if !errors.Is(err, storage.ErrUntrusted) {
 		return store, err

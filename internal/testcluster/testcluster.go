@@ -245,7 +245,7 @@ func (c *Cluster) openStore(n *Node) *storage.Store {
 		n.BootID = "boot-0"
 	}
 	path := filepath.Join(n.Dir, "state.db")
-	opts := storage.Options{LazySync: true, BootID: n.BootID, CacheTrim: storage.DefaultCacheTrim}
+	opts := storage.Options{LazySync: true, BootID: n.BootID}
 	n.Config.RestoreSnapshotOnStart = false
 	store, err := storage.OpenWith(path, opts)
 	if errors.Is(err, storage.ErrUntrusted) {
