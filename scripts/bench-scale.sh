@@ -8,7 +8,7 @@
 # a nats bench run or a connection step errors). See docs/benchmarks.md.
 #
 # Usage: scripts/bench-scale.sh [-g GROUPS] [-r RUNS] [-k CHUNKS] [-m MSGS] [-d MINUTES] [-C CONNS]
-#                               [-R RATE] [-q] [-w] [-o DIR] BINARY
+#                               [-R RATE] [-W GIB] [-q] [-w] [-o DIR] BINARY
 #   BINARY    the flotilla binary (e.g. ./bin/flotilla after `make build`)
 #   -g LIST   groups to run (default "growth publishers sizes idle sustained"); each gets a fresh cluster
 #   -r RUNS   runs per point of "publishers" and "sizes", and of each growth series (default 3); medians
@@ -19,6 +19,11 @@
 #   -C CONNS  idle: connections (default 10000), opened in 10 steps
 #   -R RATE   sustained: publish rate in msgs/s (default: half the median 1-client rate of
 #             "publishers"; without that group, half of one 1-client run measured first)
+#   -W GIB    first write a GIB GiB file into the temp dir and keep it to the end: its clean pages
+#             fill memory the way a running server's page cache does, so the runs' page cache grows
+#             by reclaiming them instead of into memory the machine has not touched lately (on a VM
+#             whose balloon reports free memory to the host, each such page costs a host fault;
+#             docs/benchmarks.md); default 0, no file
 #   -q        quick smoke (not for numbers): 1 run, growth 5 x 20000, 25600 msgs per publisher
 #             point, 16 MiB per size point, 1000 idle connections, 1 minute sustained
 #   -w        also write the charts to docs/img/scale-*.svg and rewrite the section (the groups that ran) of
@@ -64,8 +69,8 @@ STREAM=benchstream
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 GROUPS_="growth publishers sizes idle sustained" RUNS="" CHUNKS="" CHUNK="" MINUTES="" CONNS="" RATE=""
-QUICK="" WRITE="" KEEP="" PEAK_SRC=""
-while getopts "g:r:k:m:d:C:R:qwo:h" opt; do
+QUICK="" WRITE="" KEEP="" PEAK_SRC="" WARM=0
+while getopts "g:r:k:m:d:C:R:W:qwo:h" opt; do
 	case $opt in
 	g) GROUPS_=$OPTARG ;;
 	r) RUNS=$OPTARG ;;
@@ -74,6 +79,7 @@ while getopts "g:r:k:m:d:C:R:qwo:h" opt; do
 	d) MINUTES=$OPTARG ;;
 	C) CONNS=$OPTARG ;;
 	R) RATE=$OPTARG ;;
+	W) WARM=$OPTARG ;;
 	q) QUICK=1 ;;
 	w) WRITE=1 ;;
 	o) KEEP=$OPTARG ;;
@@ -95,6 +101,7 @@ for v in "$RUNS" "$CHUNKS" "$CHUNK" "$MINUTES" "$CONNS"; do
 	[[ $v =~ ^[1-9][0-9]*$ ]] || { echo "-r, -k, -m, -d and -C take positive integers" >&2; exit 2; }
 done
 [ -z "$RATE" ] || [[ $RATE =~ ^[1-9][0-9]*$ ]] || { echo "-R takes a positive integer" >&2; exit 2; }
+[[ $WARM =~ ^[0-9]+$ ]] || { echo "-W takes a number of GiB" >&2; exit 2; }
 declare -A DO=()
 for g in $GROUPS_; do
 	case $g in
@@ -262,6 +269,18 @@ T0=$SECONDS W0=$(date +%s.%N)
 read -r CB0 CS0 < <(cpu_machine)
 CH0=$(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' /proc/$$/stat)
 declare -A GSECS=()
+
+WARMED=""
+if [ "$WARM" -gt 0 ]; then
+	log "writing a $WARM GiB file to warm the machine's memory (-W)"
+	w0=$(date +%s.%N)
+	# the system time dd takes is the price of pages the machine had not touched lately
+	wsys=$(TIMEFORMAT=%S; { time dd if=/dev/zero of="$TMP/warm" bs=1M count=$((WARM * 1024)) status=none; } 2>&1)
+	sync
+	w1=$(date +%s.%N)
+	WARMED=$(awk -v a="$w0" -v b="$w1" -v s="$wsys" 'BEGIN {printf "written and synced in %.1f s; dd took %.1f s of system time", b - a, s}')
+	log "warm: $WARMED; $(awk '/^(MemFree|Cached):/ {printf "%s %.1f GiB ", $1, $2 / 1048576}' /proc/meminfo)"
+fi
 
 # ---- growth ----
 # growth_pass RUN SERIES: CHUNKS chunks on a fresh cluster, one row each in growth.tsv. SERIES grow
@@ -493,6 +512,7 @@ fsys=$(df -T "$TMP" 2>/dev/null | awk 'NR==2 {print $2}' || true)
 ARGS=""
 [ "$GROUPS_" != "growth publishers sizes idle sustained" ] && ARGS+=" -g \"$GROUPS_\""
 [ -n "$QUICK" ] && ARGS+=" -q"
+[ "$WARM" -gt 0 ] && ARGS+=" -W $WARM"
 ARGS+=" -r $RUNS -k $CHUNKS -m $CHUNK -d $MINUTES -C $CONNS"
 [ "$PEAK_SRC" = "-R" ] && ARGS+=" -R $RATE"
 IMGREL=img
@@ -521,7 +541,7 @@ messages unless noted. Flotilla only: nats-server is compared in the sections ab
 node process's \`VmRSS\` from \`/proc/PID/status\`; *anon* is its \`RssAnon\` (heap, stacks), the
 rest is file pages (BoltDB's memory map and the binary).
 
-$BODY$FAILED$BUSY
+$BODY$FAILED$BUSY$([ -n "$WARMED" ] && printf '\n\n**Warm memory (-W %s)**: before the groups a %s GiB file was written into the temp dir and kept to the end (%s), so the runs'"'"' page cache grew by reclaiming its clean pages, as on a server whose memory is already full of page cache, not into memory the machine had not touched lately.' "$WARM" "$WARM" "$WARMED")
 
 Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk, Linux $(uname -r), $(go env GOVERSION 2>/dev/null || true); load average $LOAD0 before, $LOAD1 after. Share of the machine's CPU time during the run: this benchmark (nodes and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. The three nodes and the load generator share the CPUs and the disk.
 Tools: \`nats\` CLI $NV, $FV.
