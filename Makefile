@@ -102,8 +102,10 @@ bench-js: build
 # Scaling runs of a three-node Flotilla cluster: a stream growing to 10M messages, 1-256 publishers,
 # 16 B-1 MiB messages, 10,000 idle connections, 10 minutes of publish+consume at half the peak
 # (RSS and latency over time); SVG charts. Not a test (docs/benchmarks.md; -w rewrites its section).
+# BENCH_SCALE_FLAGS: e.g. '-W 16 -w' to warm 16 GiB of memory first (see -h) and rewrite the section.
+BENCH_SCALE_FLAGS ?=
 bench-scale: build
-	bash scripts/bench-scale.sh ./$(BIN)
+	bash scripts/bench-scale.sh $(BENCH_SCALE_FLAGS) ./$(BIN)
 
 # A FROM-scratch image from the static binary (no registry needed).
 image: build
