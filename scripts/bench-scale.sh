@@ -541,7 +541,7 @@ messages unless noted. Flotilla only: nats-server is compared in the sections ab
 node process's \`VmRSS\` from \`/proc/PID/status\`; *anon* is its \`RssAnon\` (heap, stacks), the
 rest is file pages (BoltDB's memory map and the binary).
 
-$BODY$FAILED$BUSY$([ -n "$WARMED" ] && printf '\n\n**Warm memory (-W %s)**: before the groups a %s GiB file was written into the temp dir and kept to the end (%s), so the runs'"'"' page cache grew by reclaiming its clean pages, as on a server whose memory is already full of page cache, not into memory the machine had not touched lately.' "$WARM" "$WARM" "$WARMED")
+$BODY$FAILED$BUSY$([ -n "$WARMED" ] && printf '\n\n**Warm memory (-W %s)**: before the groups a %s GiB file was written into the temp dir and kept to the end (%s), so the runs'"'"' page cache grew by reclaiming its clean pages, as on a server whose memory is already full of page cache, rather than into memory the machine had not touched lately. Each group and growth pass deletes its cluster'"'"'s files at its end, so the next one first fills the memory those freed.' "$WARM" "$WARM" "$WARMED")
 
 Machine: $(nproc) CPUs ($cpu), $mem RAM, ${fsys:-?} on a virtual disk, Linux $(uname -r), $(go env GOVERSION 2>/dev/null || true); load average $LOAD0 before, $LOAD1 after. Share of the machine's CPU time during the run: this benchmark (nodes and clients) $PCT_OURS%, other processes $PCT_OTHER%, steal $PCT_STEAL%. The three nodes and the load generator share the CPUs and the disk.
 Tools: \`nats\` CLI $NV, $FV.
