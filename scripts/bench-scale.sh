@@ -272,6 +272,8 @@ declare -A GSECS=()
 
 WARMED=""
 if [ "$WARM" -gt 0 ]; then
+	# on tmpfs the file would be memory the kernel cannot reclaim, not page cache
+	[ "$(stat -f -c %T "$TMP")" != tmpfs ] || { echo "-W: $TMP is on tmpfs, where the file would take memory instead of warming it" >&2; exit 2; }
 	log "writing a $WARM GiB file to warm the machine's memory (-W)"
 	w0=$(date +%s.%N)
 	# the system time dd takes is the price of pages the machine had not touched lately
