@@ -144,15 +144,11 @@ def growth(out, pl, summary):
     same chunks on fresh clusters alternating with the "grow" passes but purge the stream before
     each chunk. So it is measured over the same minutes of the same kind of run (the page cache
     filling, the kernel writing back dirty pages every 30 s, the Raft log growing), and the only
-    difference left is the stream's size. growth.tsv files from before the empty passes (no run
-    or series column) are read as one grow run, against its first chunk.
+    difference left is the stream's size.
     """
     rs = rows(os.path.join(out, "growth.tsv"))
     if not rs:
         return ""
-    for r in rs:
-        r.setdefault("run", "1")
-        r.setdefault("series", "grow")
     grow = [r for r in rs if r["series"] == "grow"]
     empty = [r for r in rs if r["series"] == "empty"]
     runs = sorted({int(r["run"]) for r in grow})
@@ -166,9 +162,6 @@ def growth(out, pl, summary):
     emed = {c: med([rate(by.get(("empty", k, c))) for k in runs]) for c in chunks}
     base = med([rate(r) for r in empty])
     base_note = f"the median of all {sum(1 for r in empty if counted(r))} chunks published on an empty stream"
-    if base is None:  # an old file: the first chunk of the growing stream
-        base = gmed.get(chunks[0]) if chunks else None
-        base_note = "the first chunk"
     chunk = num(by[("grow", runs[0], chunks[0])]["stream_msgs"]) if runs and chunks else None
     size_after = {c: med([num(by[("grow", k, c)]["stream_msgs"]) for k in runs if ("grow", k, c) in by]) for c in chunks}
     lines = ["### Growth: publishing into a stream that grows\n"]
@@ -194,7 +187,7 @@ def growth(out, pl, summary):
                           "messages in the stream (millions)", "MiB / GiB",
                           ["x", "VmRSS (MiB)", "RssAnon (MiB)", "data dir (GiB)"], mem, ["--ymin0"]))
     lines.append("")
-    snaps = {k: snapshot_windows(out, f"growth-grow-r{k}") or (snapshot_windows(out, "growth") if k == 1 else []) for k in runs}
+    snaps = {k: snapshot_windows(out, f"growth-grow-r{k}") for k in runs}
     lines.append("*msgs/s* are the growing stream's, one column per run; *empty* is the median of the same chunk on an "
                  "empty stream. *Leader CPU* is the leader process's CPU time during the chunk per message stored in "
                  "it (median over the runs); *Raft snapshots* lists the snapshots any node of a growing run was taking "
