@@ -13,6 +13,16 @@ type Entry struct {
 	Index uint64
 	Term  uint64
 	Data  []byte
+	// Early, when not nil, hands the entry's result to the proposer now,
+	// ahead of ApplyBatch's return: Proposal.Wait returns it at once. It
+	// is set on the node that proposed the entry while the proposer
+	// waits. The entry is committed, so a state machine may call it once
+	// the result is final, before its own storage commit: a crash before
+	// that commit replays the entry to the same result. It must make sure
+	// that whoever learns the result and then reads sees it (see
+	// storage.Tx.HoldReaders). It does not block; only the first call
+	// counts.
+	Early func(result any)
 }
 
 // StateMachine is what the domain (broker) implements to be replicated.
@@ -46,6 +56,7 @@ type Snapshot interface {
 type fsmAdapter struct {
 	sm      StateMachine
 	applied func(index uint64)
+	early   *earlyAnswers // nil: no early answers
 	// book counts the command bytes applied and learns of each snapshot
 	// written.
 	book *snapshotBook
@@ -71,7 +82,13 @@ func (f *fsmAdapter) ApplyBatch(logs []*raft.Log) []any {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		entries = append(entries, Entry{Index: l.Index, Term: l.Term, Data: l.Data})
+		e := Entry{Index: l.Index, Term: l.Term, Data: l.Data}
+		if f.early != nil {
+			if p := f.early.take(l.Data); p != nil {
+				e.Early = p.answer
+			}
+		}
+		entries = append(entries, e)
 		pos = append(pos, i)
 		bytes += uint64(len(l.Data))
 	}

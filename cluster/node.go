@@ -47,6 +47,7 @@ type Node struct {
 	tombstones  map[string]time.Time // decommissioned ids the leader must not re-add
 
 	applied  atomic.Uint64
+	early    *earlyAnswers
 	snapBook *snapshotBook
 	hasState atomic.Bool
 	removed  atomic.Bool
@@ -76,6 +77,7 @@ func New(cfg Config, sm StateMachine, m *metrics.Cluster, log *zap.Logger) (*Nod
 		reconcileCh: make(chan struct{}, 1),
 		tombstones:  make(map[string]time.Time),
 		shutdownCh:  make(chan struct{}),
+		early:       newEarlyAnswers(),
 	}
 	n.fwd = newForwarder(n)
 	n.peers = newPeers(cfg.NodeID, n.log, m)
@@ -150,7 +152,7 @@ func (n *Node) start() error {
 	n.snapBook = &snapshotBook{dir: dir, syncBytes: n.cfg.SnapshotSyncBytes, rate: n.cfg.SnapshotWriteRate,
 		stop: n.shutdownCh, m: n.m, log: n.log.Named("snapshot")}
 	n.snapBook.newRound()
-	fsm := &fsmAdapter{sm: n.sm, applied: n.applied.Store, book: n.snapBook}
+	fsm := &fsmAdapter{sm: n.sm, applied: n.applied.Store, book: n.snapBook, early: n.early}
 	n.raft, err = raft.NewRaft(n.raftConfig(), fsm, logs, n.store, snaps, n.trans)
 	if err == nil {
 		// Peers' frames (forwarded requests) are served from the moment
@@ -275,6 +277,8 @@ type Proposal struct {
 	f     raft.ApplyFuture
 	start time.Time
 	err   error
+	early chan any // the state machine's early answer (Entry.Early)
+	key   *byte    // its key in n.early, if registered
 }
 
 // Propose hands a command to Raft and returns without waiting for it to be
@@ -287,22 +291,30 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) *Proposal {
 	if !n.IsLeader() {
 		return &Proposal{err: ErrNotLeader}
 	}
-	start := time.Now()
-	return &Proposal{n: n, f: n.raft.Apply(cmd, n.timeout(ctx)), start: start}
+	p := &Proposal{n: n, start: time.Now(), early: make(chan any, 1)}
+	n.early.add(cmd, p) // before Raft can apply it
+	p.f = n.raft.Apply(cmd, n.timeout(ctx))
+	return p
 }
 
 // Wait returns the state machine's result of the proposal once it is
 // applied on this node, or why it was not (ErrNotLeader: certainly not
 // committed; ErrLeadershipLost: unknown). It returns early, with
-// ErrShutdown, when the node shuts down.
+// ErrShutdown, when the node shuts down. A result the state machine
+// handed over early (Entry.Early) is returned as soon as it is given.
 func (p *Proposal) Wait() (any, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
-	if err := p.n.waitFuture(p.f); err != nil {
+	defer p.n.early.drop(p)
+	early, ok, err := p.n.waitFuture(p.f, p.early)
+	if err != nil {
 		return nil, translate("apply", err)
 	}
 	p.n.m.ApplyDuration.Observe(time.Since(p.start).Seconds())
+	if ok {
+		return early, nil
+	}
 	return p.f.Response(), nil
 }
 
@@ -312,22 +324,26 @@ func (n *Node) Barrier(ctx context.Context) error {
 	if !n.raftUp.Load() {
 		return ErrNotLeader
 	}
-	return translate("barrier", n.waitFuture(n.raft.Barrier(n.timeout(ctx))))
+	_, _, err := n.waitFuture(n.raft.Barrier(n.timeout(ctx)), nil)
+	return translate("barrier", err)
 }
 
 // waitFuture waits for a Raft future, but no longer than the node runs.
 // hashicorp/raft's timeout bounds only the enqueueing, and a future whose
 // entry was already handed to the FSM goroutine when Raft shut down is
 // never answered; a caller waiting on it held up Close (a forwarded
-// publish kept a killed test node from closing for 14 minutes).
-func (n *Node) waitFuture(f raft.Future) error {
+// publish kept a killed test node from closing for 14 minutes). A value
+// on early (nil: none) ends the wait too: ok reports that it did.
+func (n *Node) waitFuture(f raft.Future, early <-chan any) (v any, ok bool, err error) {
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }() // ends with the future, or never if Raft dropped it
 	select {
-	case err := <-done:
-		return err
+	case v = <-early:
+		return v, true, nil
+	case err = <-done:
+		return nil, false, err
 	case <-n.shutdownCh:
-		return raft.ErrRaftShutdown
+		return nil, false, raft.ErrRaftShutdown
 	}
 }
 

@@ -29,6 +29,10 @@ type Store struct {
 	opts Options
 	mu   sync.RWMutex // guards db across Restore's swap
 	db   *bolt.DB
+	// gate holds new read transactions back while a write transaction
+	// that called Tx.HoldReaders commits (see there). Readers take it
+	// shared only around bbolt's Begin, never for the whole read.
+	gate sync.RWMutex
 }
 
 // Open opens (creating if needed) the store file at path, fsyncing every
@@ -150,21 +154,64 @@ func (s *Store) Update(fn func(*Tx) error) error {
 	if s.db == nil {
 		return ErrClosed
 	}
-	return translate(s.db.Update(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+	var tx *Tx
+	defer func() {
+		if tx != nil && tx.holding {
+			s.gate.Unlock() // after bbolt's commit or rollback
+		}
+	}()
+	return translate(s.db.Update(func(btx *bolt.Tx) error {
+		tx = &Tx{tx: btx, s: s}
+		return fn(tx)
+	}))
 }
 
-// View runs fn in a read transaction.
+// View runs fn in a read transaction. The transaction begins after any
+// commit whose writer called HoldReaders.
 func (s *Store) View(fn func(*Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
 		return ErrClosed
 	}
-	return translate(s.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) }))
+	btx, err := s.beginRead()
+	if err != nil {
+		return translate(err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	return translate(fn(&Tx{tx: btx}))
+}
+
+// beginRead begins a read transaction once no held commit is under way.
+func (s *Store) beginRead() (*bolt.Tx, error) {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	return s.db.Begin(false)
 }
 
 // Tx is a store transaction. Buckets are created on first write.
-type Tx struct{ tx *bolt.Tx }
+type Tx struct {
+	tx      *bolt.Tx
+	s       *Store // set in write transactions
+	holding bool   // HoldReaders was called
+}
+
+// HoldReaders makes every read transaction that begins from now on wait
+// until this write transaction has committed (or rolled back). A writer
+// calls it before it tells anyone about the transaction's effects ahead of
+// the commit: whoever learns of them and then reads is sure to see them.
+// Only reads that begin later wait; one already open keeps its view. It
+// may be called once fn has nothing left to do but return: a View on the
+// writer's own goroutine would wait for ever.
+func (t *Tx) HoldReaders() {
+	if t.s == nil {
+		panic("storage: HoldReaders in a read transaction")
+	}
+	if !t.holding {
+		t.s.gate.Lock()
+		t.holding = true
+	}
+}
 
 // LastApplied returns the recorded last applied index (0 if none).
 func (t *Tx) LastApplied() uint64 {
@@ -235,7 +282,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		s.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	tx, err := s.db.Begin(false)
+	tx, err := s.beginRead()
 	if err != nil {
 		s.mu.RUnlock()
 		return nil, fmt.Errorf("begin snapshot: %w", translate(err))
