@@ -37,7 +37,7 @@
 #            (N = -N); the runs go to DIR/jsN-prof.tsv, not into the tables
 #   -A       calibration: the "flotilla" target is a third nats-server cluster with
 #            sync_interval: always (shows how far a ratio drifts from noise alone)
-# Targets, all started fresh in a temp dir for every run (-r) and running side by side on 127.0.0.1:
+# Targets, all started fresh in a temp dir and running side by side on 127.0.0.1:
 #   flotilla      scripts/cluster.sh start -n 3 (one Raft group: the Raft leader leads every stream);
 #                 with -N 1: flotilla server --data-dir D --client-addr .. --http-addr .. --cluster-addr ..
 #                 --gossip-addr .. (free ports, otherwise the single-node defaults)
@@ -330,38 +330,12 @@ js_ready() { # js_ready LABEL: wait until an R3 file stream can be created
 	return 1
 }
 
-start_targets() {
-	log "starting the targets in $TMP"
-	if [ -n "$AA" ]; then start_nats "$F" always; else start_flotilla "$F"; fi
-	start_nats "$D" default
-	start_nats "$A" always
-	for t in "${TARGETS[@]}"; do js_ready "$t"; done
-	log "ready: $(for t in "${TARGETS[@]}"; do printf '%s %s  ' "$t" "$(url "$t" n1)"; done)"
-}
-
-# stop_target LABEL RUN: stop a target's servers and delete its data; with -o its logs are kept
-# as logs/LABEL.runRUN.nI.log
-stop_target() {
-	local t=$1 r=$2 d=${CDIR[$1]} f p v
-	if [ "${KIND[$t]}" = flotilla ] && [ "$NODES" = 3 ]; then
-		# (not this script's children: their CPU time would not reach its cutime when they end)
-		for p in $(server_pids "$t"); do
-			v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
-			CPU_GONE=$((CPU_GONE + ${v:-0}))
-		done
-		FLOTILLA_BIN=$BIN timeout 60 bash "$HERE/cluster.sh" stop -d "$d" >/dev/null 2>&1 || true
-	else
-		# shellcheck disable=SC2046 # (one PID per word)
-		stop_pids $(server_pids "$t")
-	fi
-	if [ -n "$KEEP" ]; then
-		for f in "$d"/*.log; do [ -f "$f" ] && cp "$f" "$OUT/logs/$t.run$r.$(basename "$f")"; done
-	fi
-	rm -rf "$d"
-}
-
-CPU_GONE=0
-start_targets
+log "starting the targets in $TMP"
+if [ -n "$AA" ]; then start_nats "$F" always; else start_flotilla "$F"; fi
+start_nats "$D" default
+start_nats "$A" always
+for t in "${TARGETS[@]}"; do js_ready "$t"; done
+log "ready: $(for t in "${TARGETS[@]}"; do printf '%s %s  ' "$t" "$(url "$t" n1)"; done)"
 
 # ---- one measurement ----
 FAILS=()
@@ -568,11 +542,10 @@ measure_consumer() { # measure_consumer TARGET LOC SCEN RUN
 }
 
 # CPU accounting (jiffies): the whole machine from /proc/stat; this benchmark = its servers (alive) +
-# the flotilla clusters stopped between runs (CPU_GONE) + this script and its reaped children (nats
-# bench, curl, python, nats-servers stopped between runs). The rest is other work.
+# this script and its reaped children (nats bench, curl, python). The rest is other work.
 cpu_machine() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; } # busy steal
 cpu_ours() {
-	local p s=$CPU_GONE v t
+	local p s=0 v t
 	for t in "${TARGETS[@]}"; do
 		for p in $(server_pids "$t"); do
 			v=$(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
@@ -605,13 +578,6 @@ fi
 declare -A GSECS=([pub]=0 [consume]=0) # seconds spent per group
 k=0
 for ((run = 1; run <= RUNS; run++)); do
-	if [ "$run" -gt 1 ]; then
-		# Fresh servers for every run: a cluster keeps whatever luck it started with (which node
-		# leads, where its files went on the disk) for as long as it runs; A/B runs of two
-		# flotilla builds once showed one cluster 20% faster than the other in every pair.
-		for t in "${TARGETS[@]}"; do stop_target "$t" $((run - 1)); done
-		start_targets
-	fi
 	for loc in $LOCS; do
 		for sc in "${SCENS[@]}"; do
 			s0=$SECONDS
@@ -750,7 +716,7 @@ section_pub1() {
 ### Publish to an R1 stream on one server
 
 Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[pub]} s). Three single servers ran side by
-side on 127.0.0.1, each started fresh for every run: **$F** (\`flotilla server\` with its single-node defaults,
+side on 127.0.0.1, each started fresh: **$F** (\`flotilla server\` with its single-node defaults,
 free ports), **$D** (nats-server, JetStream file store, default \`sync_interval\`) and **$A** (the
 same with \`sync_interval: always\`). Flotilla acknowledges a publish once its Raft entry is written
 and fsynced on its one node, so **$A is the like-for-like durability comparison**. Per run and
@@ -799,7 +765,7 @@ EOF
 ### Publish to an R3 stream on three nodes
 
 Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[pub]} s for these scenarios). Three three-node
-clusters ran side by side on 127.0.0.1, each started fresh for every run: **$F** (\`scripts/cluster.sh start -n 3\`),
+clusters ran side by side on 127.0.0.1, each started fresh: **$F** (\`scripts/cluster.sh start -n 3\`),
 **$D** (nats-server, JetStream file store, default \`sync_interval\`: data is flushed to the OS on
 write and fsynced every 2 minutes) and **$A** (the same with \`sync_interval: always\`: fsync on
 every write). Flotilla acknowledges a publish once its Raft entry is committed, i.e. written and
@@ -845,7 +811,7 @@ section_consume() {
 ### Consume from an R3 stream on three nodes
 
 Measured $START_DATE by \`scripts/bench-js.sh $ARGS\` (${GSECS[consume]} s for these scenarios). The same
-three kinds of cluster as for publishing (**$F**, **$D**, **$A**), all started fresh for every run. Every
+three kinds of cluster as for publishing (**$F**, **$D**, **$A**), all started fresh. Every
 measurement reads a freshly filled stream: the stream is deleted and created anew (R3, file
 storage), its leader placed as for publishing, then filled with $N3 messages of 128 B
 (\`js pub async\`, not measured) and checked to hold exactly $N3. \`nats bench js consume\` and

@@ -289,7 +289,7 @@ def cmd_report(out, meta_path, profdir=None):
     print(f"Measured {meta.get('date', '?')} by `{meta.get('args', '?')}` (`make bench`; "
           f"{int(meta.get('elapsed', 0)) // 60} min {int(meta.get('elapsed', 0)) % 60} s). "
           "Flotilla and nats-server ran side by side on 127.0.0.1 of one machine, started fresh by each "
-          "step (the JetStream steps: for every run); every number is a median of the runs (count in the last column: flotilla / "
+          "step; every number is a median of the runs (count in the last column: flotilla / "
           "nats-default / nats-always, or flotilla / nats-server for core), runs interleaved. "
           "*nats-default* is nats-server's JetStream file store with its default `sync_interval` (fsync "
           "every 2 minutes), *nats-always* the same with `sync_interval: always` (fsync before every "
