@@ -91,6 +91,9 @@ func TestProposal_EarlyAnswer(t *testing.T) {
 	t.Parallel()
 	sm := &earlySM{release: make(chan struct{})}
 	n := startSingle(t, sm)
+	var release sync.Once
+	free := func() { release.Do(func() { close(sm.release) }) }
+	t.Cleanup(free) // runs before the node's Close: a failed test must not leave ApplyBatch blocked
 
 	res, err := n.Apply(ctxT(t, 10*time.Second), []byte("plain"))
 	if err != nil || res != "late plain" {
@@ -113,7 +116,7 @@ func TestProposal_EarlyAnswer(t *testing.T) {
 	case <-time.After(testutil.Scale(10 * time.Second)):
 		t.Fatal("no early answer while ApplyBatch was still running")
 	}
-	close(sm.release)
+	free()
 
 	sm.mu.Lock()
 	offered := sm.offered
