@@ -27,6 +27,7 @@ type Status struct {
 	CommitIndex        uint64         `json:"commit_index"`
 	AppliedIndex       uint64         `json:"applied_index"`
 	LastIndex          uint64         `json:"last_log_index"`
+	LogSyncedIndex     uint64         `json:"log_synced_index"`
 	LastSnapshotIndex  uint64         `json:"last_snapshot_index"`
 	LastContactSeconds float64        `json:"last_contact_seconds"`
 	Servers            []ServerStatus `json:"raft_configuration"`
@@ -57,6 +58,7 @@ func (n *Node) Status() Status {
 		AppliedIndex:      n.raft.AppliedIndex(),
 		LastIndex:         u("last_log_index"),
 		LastSnapshotIndex: u("last_snapshot_index"),
+		LogSyncedIndex:    n.logSyncedIndex(),
 		Members:           n.members.list(),
 		PeerLinks:         n.peers.connectedIDs(),
 		Removed:           n.removed.Load(),
@@ -70,6 +72,16 @@ func (n *Node) Status() Status {
 		}
 	}
 	return st
+}
+
+// logSyncedIndex is the last Raft log index on this node's disk. The
+// BoltDB log syncs in every append, so there it is the last index.
+func (n *Node) logSyncedIndex() uint64 {
+	if s, ok := n.store.(*segStore); ok {
+		return s.SyncedIndex()
+	}
+	last, _ := n.store.LastIndex()
+	return last
 }
 
 // RemoveNode decommissions a node: it is removed from the Raft

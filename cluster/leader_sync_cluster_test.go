@@ -89,12 +89,19 @@ func TestFollowerSync_AckWaitsForFollowerDisk(t *testing.T) {
 			followers = append(followers, n)
 		}
 	}
-	// Each follower has answered the leader at least once, so its
-	// replicator pipelines (before that it sends one request at a time).
+	// Each follower has caught up and synced everything it holds, so its
+	// answers have gone out and the leader's replicator for it pipelines
+	// (before its first answer it sends one request at a time, and a
+	// follower whose last answer waits for a held sync would never get
+	// the next one).
 	for _, f := range followers {
 		testutil.Eventually(t, 10*time.Second, func() error {
-			if got, want := f.Cluster.Status().CommitIndex, leader.Cluster.Status().LastIndex; got < want {
-				return fmt.Errorf("follower %s commit index %d, want %d", f.ID, got, want)
+			st := f.Cluster.Status()
+			if want := leader.Cluster.Status().LastIndex; st.CommitIndex < want {
+				return fmt.Errorf("follower %s commit index %d, want %d", f.ID, st.CommitIndex, want)
+			}
+			if st.LogSyncedIndex < st.LastIndex {
+				return fmt.Errorf("follower %s synced log index %d, last %d", f.ID, st.LogSyncedIndex, st.LastIndex)
 			}
 			return nil
 		})

@@ -62,7 +62,8 @@ type segLog struct {
 	segs     []*segment // by first index; appends go to the last
 	first    uint64     // 0: empty
 	last     uint64
-	failed   error // a failed sync: nothing is trusted any more
+	synced   uint64 // the last index made durable (SyncedIndex)
+	failed   error  // a failed sync: nothing is trusted any more
 	buf      []byte
 	unsynced []*segment    // written to since their last sync
 	waiters  []func(error) // StoreLogsAsync callbacks for the next sync
@@ -249,6 +250,16 @@ func (l *segLog) resetBounds() {
 		}
 		l.last = s.lastIndex()
 	}
+	l.synced = l.last // found on disk
+}
+
+// SyncedIndex is the last index this log has made durable: entries past
+// it are written but their sync has not returned (a stalled disk shows as
+// a gap to LastIndex that does not close).
+func (l *segLog) SyncedIndex() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.synced
 }
 
 // FirstIndex implements raft.LogStore.
@@ -401,7 +412,7 @@ func (l *segLog) flush() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	segs, waiters, err, hook, m := l.unsynced, l.waiters, l.failed, l.beforeSync, l.m
+	segs, waiters, err, hook, m, upto := l.unsynced, l.waiters, l.failed, l.beforeSync, l.m, l.last
 	l.unsynced, l.waiters = nil, nil
 	ends := make([]int64, len(segs)) // what this sync makes durable
 	for i, s := range segs {
@@ -427,6 +438,12 @@ func (l *segLog) flush() error {
 			l.failed = err
 			l.mu.Unlock()
 		}
+	}
+	if err == nil {
+		// DeleteRange takes syncMu, so the log was not cut below upto
+		l.mu.Lock()
+		l.synced = upto
+		l.mu.Unlock()
 	}
 	if m != nil && len(segs) > 0 && err == nil {
 		m.LogSyncs.Inc()
@@ -687,7 +704,7 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 		if err := l.removeSegments(0); err != nil {
 			return err
 		}
-		l.first, l.last = 0, 0
+		l.first, l.last, l.synced = 0, 0, 0
 	case lo == l.first:
 		// whole segments up to hi go; the rest of the one holding hi
 		// stays on disk but is no longer part of the log
@@ -730,8 +747,9 @@ func (l *segLog) DeleteRange(lo, hi uint64) error {
 		}
 		s.size, s.offsets, s.alloc = s.offsets[k], s.offsets[:k], s.offsets[k]
 		s.dropped = min(s.dropped, s.size&^(pageSize-1))
-		l.forget(s)     // the sync above made what is left of it durable
-		l.last = lo - 1 // not below first: that is the delete-everything case
+		l.forget(s)       // the sync above made what is left of it durable
+		l.last = lo - 1   // not below first: that is the delete-everything case
+		l.synced = l.last // earlier segments were synced before this one began
 	default:
 		return fmt.Errorf("raft log: delete of %d..%d inside %d..%d is not supported", lo, hi, l.first, l.last)
 	}

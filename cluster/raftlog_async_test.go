@@ -75,6 +75,9 @@ func TestSegLog_StoreLogsAsync(t *testing.T) {
 		t.Fatalf("append up to %d answered before its sync", r)
 	default:
 	}
+	if got := l.SyncedIndex(); got != 0 {
+		t.Fatalf("synced index %d while the first sync is held, want 0", got)
+	}
 	follower := make(chan error, 1)
 	go func() { follower <- l.StoreLogs(entries(10, 10, 1)) }()
 	g.release()
@@ -91,6 +94,39 @@ func TestSegLog_StoreLogsAsync(t *testing.T) {
 	l.mu.RUnlock()
 	if unsynced != 0 || waiters != 0 {
 		t.Fatalf("after the syncs: %d segments unsynced, %d waiters", unsynced, waiters)
+	}
+	if got := l.SyncedIndex(); got != 10 {
+		t.Fatalf("synced index %d after the syncs, want 10", got)
+	}
+}
+
+// SyncedIndex follows a cut tail (what is left was synced by the cut) and
+// starts at the last index found on disk.
+func TestSegLog_SyncedIndexAfterTruncateAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	l := mustOpenSegLog(t, dir, 1<<20)
+	g := newSyncGate(l)
+	if err := l.StoreLogsAsync(entries(1, 5, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	g.release()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := l.SyncedIndex(); got != 5 {
+			return fmt.Errorf("synced index %d, want 5", got)
+		}
+		return nil
+	})
+	if err := l.DeleteRange(4, 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.SyncedIndex(); got != 3 {
+		t.Fatalf("synced index %d after cutting 4..5, want 3", got)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustOpenSegLog(t, dir, 1<<20).SyncedIndex(); got != 3 {
+		t.Fatalf("reopened synced index %d, want 3", got)
 	}
 }
 
