@@ -10,4 +10,9 @@
 // It knows nothing about broker semantics and imports no other Flotilla
 // package; it is the only package (with raft-boltdb inside cluster) that
 // touches bbolt, and it translates bbolt's errors at its boundary.
+//
+// bbolt is a fork (third_party/etcd-io/bbolt, its FLOTILLA.md): a commit
+// writes each run of adjacent pages with one pwritev instead of a pwrite
+// per page, which a message log's commits, all new pages at the end of
+// the file, make worth it.
 package storage
