@@ -755,12 +755,16 @@ func (n *NetworkTransport) handleCommand(r *bufio.Reader, dec *codec.Decoder) (p
 	isHeartbeat := false
 	var labels []metrics.Label
 	switch rpcType {
-	case rpcAppendEntries:
-		var req AppendEntriesRequest
-		if err := dec.Decode(&req); err != nil {
+	case rpcAppendEntries, rpcAppendEntriesBin:
+		req := &AppendEntriesRequest{}
+		if rpcType == rpcAppendEntriesBin { // Flotilla: append_codec.go
+			if req, err = DecodeAppendEntries(r); err != nil {
+				return pendingRPC{}, err
+			}
+		} else if err := dec.Decode(req); err != nil {
 			return pendingRPC{}, err
 		}
-		rpc.Command = &req
+		rpc.Command = req
 
 		leaderAddr := req.RPCHeader.Addr
 		if len(leaderAddr) == 0 {
@@ -868,6 +872,12 @@ func decodeResponse(conn *netConn, resp interface{}) (bool, error) {
 
 // sendRPC is used to encode and send the RPC.
 func sendRPC(conn *netConn, rpcType uint8, args interface{}) error {
+	// Flotilla: AppendEntries go in the binary layout (append_codec.go).
+	req, binAppend := args.(*AppendEntriesRequest)
+	if binAppend && rpcType == rpcAppendEntries {
+		rpcType = rpcAppendEntriesBin
+	}
+
 	// Write the request type
 	if err := conn.w.WriteByte(rpcType); err != nil {
 		conn.Release()
@@ -875,7 +885,13 @@ func sendRPC(conn *netConn, rpcType uint8, args interface{}) error {
 	}
 
 	// Send the request
-	if err := conn.enc.Encode(args); err != nil {
+	var err error
+	if rpcType == rpcAppendEntriesBin {
+		err = EncodeAppendEntries(conn.w, req)
+	} else {
+		err = conn.enc.Encode(args)
+	}
+	if err != nil {
 		conn.Release()
 		return err
 	}
