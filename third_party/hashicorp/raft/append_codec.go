@@ -19,8 +19,9 @@ package raft
 //	         AppendedAt: byte 0 for the zero time, or byte 1, varint Unix
 //	         seconds, uvarint nanoseconds)
 //
-// A node of this build cannot talk to one that only knows msgpack
-// AppendEntries: every node of a cluster runs the same build.
+// A node of this build still takes msgpack AppendEntries but sends only
+// this layout, which an older build rejects: every node of a cluster runs
+// the same build.
 
 import (
 	"bufio"
