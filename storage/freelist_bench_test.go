@@ -6,34 +6,49 @@ import (
 	"testing"
 )
 
+// openLazyBench opens a lazily synced store in a temp dir, closed with b.
+func openLazyBench(b *testing.B) *Store {
+	b.Helper()
+	s, err := OpenWith(filepath.Join(b.TempDir(), "s.db"), Options{LazySync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func benchKey(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
+
+// putRange stores val under the keys lo..hi-1 of bucket in one write
+// transaction.
+func putRange(b *testing.B, s *Store, bucket []byte, lo, hi int, val []byte) {
+	b.Helper()
+	if err := s.Update(func(tx *Tx) error {
+		for i := lo; i < hi; i++ {
+			if err := tx.Put(bucket, benchKey(i), val); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkCommitWithLargeFreelist is the cost of one small write
 // transaction in a lazily synced store whose file has many free pages (a
 // purged or deleted stream, a work queue): what every applied Raft batch
 // pays.
 func BenchmarkCommitWithLargeFreelist(b *testing.B) {
-	s, err := OpenWith(filepath.Join(b.TempDir(), "s.db"), Options{LazySync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := openLazyBench(b)
 	val := make([]byte, 200)
-	key := func(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
 	const n = 400000
 	for lo := 0; lo < n; lo += 10000 {
-		if err := s.Update(func(tx *Tx) error {
-			for i := lo; i < lo+10000; i++ {
-				if err := tx.Put([]byte("big"), key(i), val); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
+		putRange(b, s, []byte("big"), lo, lo+10000, val)
 	}
 	if err := s.Update(func(tx *Tx) error {
 		for i := range n {
-			if err := tx.Delete([]byte("big"), key(i)); err != nil {
+			if err := tx.Delete([]byte("big"), benchKey(i)); err != nil {
 				return err
 			}
 		}
@@ -43,9 +58,7 @@ func BenchmarkCommitWithLargeFreelist(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if err := s.Update(func(tx *Tx) error { return tx.Put([]byte("small"), key(i), val) }); err != nil {
-			b.Fatal(err)
-		}
+		putRange(b, s, []byte("small"), i, i+1, val)
 	}
 }
 
@@ -61,37 +74,19 @@ func BenchmarkAppendAfterPurge(b *testing.B) {
 			name = "purged"
 		}
 		b.Run(name, func(b *testing.B) {
-			s, err := OpenWith(filepath.Join(b.TempDir(), "s.db"), Options{LazySync: true})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
+			s := openLazyBench(b)
 			val := make([]byte, 1024)
-			key := func(i int) []byte { return binary.BigEndian.AppendUint64(nil, uint64(i)) }
-			put := func(lo, hi int) {
-				if err := s.Update(func(tx *Tx) error {
-					for i := lo; i < hi; i++ {
-						if err := tx.Put([]byte("msgs"), key(i), val); err != nil {
-							return err
-						}
-					}
-					return nil
-				}); err != nil {
-					b.Fatal(err)
-				}
-			}
 			const n = 200000
 			if purged {
 				for lo := 0; lo < n; lo += 10000 {
-					put(lo, lo+10000)
+					putRange(b, s, []byte("msgs"), lo, lo+10000, val)
 				}
 				if err := s.Update(func(tx *Tx) error { return tx.DeleteBucket([]byte("msgs")) }); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				put(n+i*160, n+(i+1)*160)
+			for i := 0; b.Loop(); i++ { // b.Loop leaves the setup above out
+				putRange(b, s, []byte("msgs"), n+i*160, n+(i+1)*160, val)
 			}
 		})
 	}
