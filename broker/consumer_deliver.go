@@ -62,7 +62,35 @@ func (e *engine) serveLocked(tx *storage.Tx, c *consumer, now time.Time) {
 	} else {
 		e.servePull(r, &sc, c, now)
 	}
+	if c.progressHeld && now.Sub(c.progressAt) >= memProgressInterval {
+		e.recordProgress(c, now)
+	}
 	e.checkInactive(c, now)
+}
+
+// memProgressInterval is how often the delivered position of an ack-none
+// consumer with mem_storage is replicated while it delivers.
+const memProgressInterval = time.Second
+
+// recordProgress queues an ack-none consumer's delivered position (a skip
+// op). Nothing is confirmed per delivery, so the position only tells a new
+// leader where to resume. A consumer that asked for its state to be kept
+// in memory (mem_storage: ordered consumers do) has it replicated at most
+// once per memProgressInterval, and the last position within one interval
+// after its deliveries stop: otherwise it costs a Raft entry, a log sync
+// and a state-file commit on every node each time the engine flushes,
+// about 30% of the cluster's CPU while an ordered consumer reads. The
+// price: after a leader change it resumes up to an interval behind, so it
+// delivers those messages again under the same consumer sequences (an
+// ordered consumer sees the sequence go back and recreates itself at the
+// stream position it reached).
+func (e *engine) recordProgress(c *consumer, now time.Time) {
+	if c.cfg.MemoryStorage && now.Sub(c.progressAt) < memProgressInterval {
+		c.progressHeld = true
+		return
+	}
+	c.progressAt, c.progressHeld = now, false
+	e.record(consumerOp{kind: opSkip, stream: c.stream, name: c.name, gen: c.gen, streamSeq: c.delivered.stream, consSeq: c.delivered.cons})
 }
 
 // dueRedeliveries queues, in stream order, the pending messages whose ack
@@ -283,7 +311,7 @@ func (e *engine) deliver(c *consumer, cand *candidate, ack, target []byte, now t
 	cseq := c.delivered.cons
 	if c.cfg.AckPolicy == AckNone {
 		c.ackFloor = c.delivered
-		e.record(consumerOp{kind: opSkip, stream: c.stream, name: c.name, gen: c.gen, streamSeq: c.delivered.stream, consSeq: cseq})
+		e.recordProgress(c, now)
 	} else {
 		c.pending[cand.seq] = &pendingState{
 			pendingRec: pendingRec{cseq: cseq, deliveries: cand.deliveries, ts: now.UnixNano()},

@@ -20,6 +20,11 @@ type consumer struct {
 	acked     bool              // acked since ackFloor was computed
 	ackedBy   map[uint64]uint64 // stream seq -> consumer seq of the delivery whose ack settled it
 
+	// Ack none with mem_storage: when the delivered position was last
+	// recorded, and whether it moved since (recordProgress).
+	progressAt   time.Time
+	progressHeld bool
+
 	// replay_policy original: when the last new message was sent and its
 	// store time; the next one waits for the same gap.
 	replayAt, replayTime time.Time

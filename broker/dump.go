@@ -38,8 +38,18 @@ func ReadState(path, stream string) (*StateDump, error) {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
 	defer st.Close()
+	out, err := DumpState(st, stream)
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// DumpState reads a stream from an open store (a running node's: tests
+// look at what a replica has applied).
+func DumpState(st *storage.Store, stream string) (*StateDump, error) {
 	out := &StateDump{Consumers: make(map[string]DumpConsumer)}
-	err = st.View(func(tx *storage.Tx) error {
+	err := st.View(func(tx *storage.Tx) error {
 		r, _, ok, err := streamReader(tx, stream)
 		if err != nil {
 			return err
@@ -78,7 +88,7 @@ func ReadState(path, stream string) (*StateDump, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read state %s: %w", path, err)
+		return nil, err
 	}
 	return out, nil
 }
