@@ -29,13 +29,20 @@ func (js *JetStream) Capture(m *Message) bool {
 	if _, ok := js.fsm.StreamForSubject(m.Subject); !ok {
 		return false
 	}
-	p := &pendingPub{
-		reply: string(m.Reply),
-		msg: PublishMsg{
-			Subject: string(m.Subject),
-			Header:  append([]byte(nil), m.Header...),
-			Data:    append([]byte(nil), m.Payload...),
-		},
+	// Two copies, not four: one string holds the reply and the subject,
+	// one buffer the header and the data.
+	names := string(m.Reply) + string(m.Subject)
+	p := &pendingPub{reply: names[:len(m.Reply)], msg: PublishMsg{Subject: names[len(m.Reply):]}}
+	if h, n := len(m.Header), len(m.Header)+len(m.Payload); n > 0 {
+		buf := make([]byte, n)
+		copy(buf, m.Header)
+		copy(buf[h:], m.Payload)
+		if h > 0 {
+			p.msg.Header = buf[:h:h]
+		}
+		if n > h {
+			p.msg.Data = buf[h:]
+		}
 	}
 	select {
 	case js.pubQ <- p:

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // sublistCacheSize bounds the Match result cache. It is large enough to hold
@@ -223,6 +224,11 @@ type node struct {
 	// a node rarely has more than a few groups, and Match iterates them far
 	// more often than Insert/Remove search them.
 	queues []*queueGroup
+	// result is this node's subscriptions as a MatchResult, for subjects
+	// that match this node alone (built on first use, dropped by add and
+	// remove). Matches run under the read lock, so concurrent ones may
+	// each build it: hence atomic.
+	result atomic.Pointer[MatchResult]
 }
 
 // queueGroup is the members of one queue group subscribed to one pattern.
@@ -291,6 +297,7 @@ func (n *node) queue(name string) (int, *queueGroup) {
 
 // add stores sub at this node and reports whether it was new.
 func (n *node) add(sub *Subscription) bool {
+	n.result.Store(nil)
 	if sub.Queue == "" {
 		return n.plain.add(sub)
 	}
@@ -304,6 +311,7 @@ func (n *node) add(sub *Subscription) bool {
 
 // remove deletes sub from this node and reports whether it was there.
 func (n *node) remove(sub *Subscription) bool {
+	n.result.Store(nil)
 	if sub.Queue == "" {
 		return n.plain.remove(sub)
 	}
@@ -359,6 +367,18 @@ func (s *Sublist) matchTrie(subject []byte) *MatchResult {
 	}
 	var nodes smallList[*node]
 	s.root.match(subject, &nodes)
+	if nodes.len() == 1 {
+		// One pattern matched (a client's reply inbox, for one): its
+		// result is the node's own, built once. The cache above does not
+		// help there: most reply subjects are matched once or twice.
+		n := nodes.get(0)
+		if r := n.result.Load(); r != nil {
+			return r
+		}
+		r := buildResult(&nodes)
+		n.result.Store(r)
+		return r
+	}
 	return buildResult(&nodes)
 }
 

@@ -337,7 +337,7 @@ func TestSublist_RemovePrunes(t *testing.T) {
 	sl.mu.RLock()
 	defer sl.mu.RUnlock()
 	if !sl.root.empty() {
-		t.Errorf("root not empty after removing everything: %+v", *sl.root)
+		t.Errorf("root not empty after removing everything: %+v", sl.root)
 	}
 }
 
@@ -755,5 +755,48 @@ func TestSublist_MatchOnce(t *testing.T) {
 	sl.MatchOnce([]byte("_INBOX.c.2"))
 	if n := sl.cacheLen(); n != 3 {
 		t.Fatalf("MatchOnce added to the cache (cacheLen = %d)", n)
+	}
+}
+
+// A subject that matches one pattern gets that node's own result, built
+// once: answering PubAcks to one client's reply inbox (a new subject each
+// time, so the subject cache never hits) allocates nothing. A change at the
+// node drops it.
+func TestSublist_OneNodeResultReused(t *testing.T) {
+	sl := NewSublist()
+	first := newTestSub("_INBOX.c.*", "", "1")
+	mustInsert(t, sl, first)
+	subjects := make([][]byte, 101)
+	for i := range subjects {
+		subjects[i] = []byte("_INBOX.c." + strconv.Itoa(i))
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(100, func() {
+		if r := sl.MatchOnce(subjects[i]); len(r.Plain) != 1 {
+			t.Fatalf("match: %+v", r)
+		}
+		i++
+	})
+	if allocs > 0 {
+		t.Errorf("%.1f allocations per match, want none", allocs)
+	}
+	before := sl.MatchOnce([]byte("_INBOX.c.1"))
+	steps := []struct {
+		name   string
+		change func()
+		want   string
+	}{
+		{"insert", func() { mustInsert(t, sl, newTestSub("_INBOX.c.*", "", "2")) }, "plain[1,2] queues[]"},
+		{"insert queue", func() { mustInsert(t, sl, newTestSub("_INBOX.c.*", "q", "3")) }, "plain[1,2] queues[q=3]"},
+		{"remove", func() { sl.Remove(first) }, "plain[2] queues[q=3]"},
+	}
+	for _, st := range steps {
+		st.change()
+		if got := describe(t, sl.MatchOnce([]byte("_INBOX.c.1"))); got != st.want {
+			t.Errorf("after %s: %s, want %s", st.name, got, st.want)
+		}
+	}
+	if got := describe(t, before); got != "plain[1] queues[]" {
+		t.Errorf("a result handed out earlier changed: %s", got)
 	}
 }
