@@ -78,8 +78,8 @@ const memProgressInterval = time.Second
 // in memory (mem_storage: ordered consumers do) has it replicated at most
 // once per memProgressInterval, and the last position within one interval
 // after its deliveries stop: otherwise it costs a Raft entry, a log sync
-// and a state-file commit on every node each time the engine flushes,
-// about 30% of the cluster's CPU while an ordered consumer reads. The
+// and a state-file commit on every node each time the engine flushes:
+// two thirds of the nodes' CPU while an ordered consumer read. The
 // price: after a leader change it resumes up to an interval behind, so it
 // delivers those messages again under the same consumer sequences (an
 // ordered consumer sees the sequence go back and recreates itself at the
