@@ -105,29 +105,8 @@ func TestConsumers_Ordered_AcrossLeaderKill(t *testing.T) {
 	}
 	// The handler hands every message over and waits, so the test decides
 	// how far the consumer got when the leader dies.
-	type seen struct {
-		seq  uint64
-		data string
-		name string
-	}
-	ch := make(chan seen)
-	done := make(chan struct{})
-	defer close(done)
-	cc, err := oc.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			t.Errorf("metadata: %v", err)
-			return
-		}
-		select {
-		case ch <- seen{md.Sequence.Stream, string(m.Data()), md.Consumer}:
-		case <-done:
-		}
-	}, jetstream.PullMaxMessages(100), jetstream.PullExpiry(scaled(4*time.Second)), jetstream.PullHeartbeat(scaled(time.Second)), logConsumeErrors(t, "ordered"))
-	if err != nil {
-		t.Fatalf("consume: %v", err)
-	}
-	defer cc.Stop()
+	ch := consumeOrdered(t, oc, 0, jetstream.PullMaxMessages(100), jetstream.PullExpiry(scaled(4*time.Second)),
+		jetstream.PullHeartbeat(scaled(time.Second)), logConsumeErrors(t, "ordered"))
 
 	timeout := time.After(scaled(120 * time.Second))
 	var names []string
@@ -137,14 +116,14 @@ func TestConsumers_Ordered_AcrossLeaderKill(t *testing.T) {
 			c.Kill(leader.ID)
 			t.Logf("killed leader %s after %d messages", leader.ID, want-1)
 		}
-		var got seen
+		var got orderedMsg
 		select {
 		case got = <-ch:
 		case <-timeout:
 			t.Fatalf("got stream seqs 1..%d of %d", want-1, n)
 		}
-		if got.seq != want || got.data != string(body(int(want-1))) {
-			t.Fatalf("got stream seq %d (%q), want %d", got.seq, got.data, want)
+		if got.stream != want || got.data != string(body(int(want-1))) {
+			t.Fatalf("got stream seq %d (%q), want %d", got.stream, got.data, want)
 		}
 		if len(names) == 0 || names[len(names)-1] != got.name {
 			names = append(names, got.name)
@@ -153,7 +132,7 @@ func TestConsumers_Ordered_AcrossLeaderKill(t *testing.T) {
 	t.Logf("read by %d consumers in turn (nats.go recreates it on a sequence gap or a missed heartbeat)", len(names))
 	select {
 	case got := <-ch:
-		t.Fatalf("stream seq %d delivered after the last message", got.seq)
+		t.Fatalf("stream seq %d delivered after the last message", got.stream)
 	case <-time.After(scaled(200 * time.Millisecond)):
 	}
 }

@@ -101,37 +101,14 @@ func TestConsumers_Ordered_100k(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ordered consumer: %v", err)
 	}
-	type seen struct {
-		stream, consumer uint64
-		name             string
-		subject          string
-		data             string
-	}
-	ch := make(chan seen, 1024)
-	done := make(chan struct{})
-	defer close(done)
-	cc, err := c.Consume(func(m jetstream.Msg) {
-		md, err := m.Metadata()
-		if err != nil {
-			t.Errorf("metadata: %v", err)
-			return
-		}
-		select {
-		case ch <- seen{md.Sequence.Stream, md.Sequence.Consumer, md.Consumer, m.Subject(), string(m.Data())}:
-		case <-done:
-		}
-	}, logConsumeErrors(t, "ordered"))
-	if err != nil {
-		t.Fatalf("consume: %v", err)
-	}
-	defer cc.Stop()
+	ch := consumeOrdered(t, c, 1024, logConsumeErrors(t, "ordered"))
 
 	timeout := time.After(scaled(120 * time.Second))
 	var name string
 	var nextConsumerSeq uint64
 	resets := -1 // the first consumer is not a reset
 	for want := uint64(1); want <= n; want++ {
-		var got seen
+		var got orderedMsg
 		select {
 		case got = <-ch:
 		case <-timeout:
@@ -157,4 +134,40 @@ func TestConsumers_Ordered_100k(t *testing.T) {
 		nextConsumerSeq++
 	}
 	t.Logf("%d messages in order; ordered consumer recreated %d times", n, resets)
+}
+
+// orderedMsg is what an ordered consumer's handler was given.
+type orderedMsg struct {
+	stream, consumer uint64
+	name             string // the consumer's: nats.go recreates it under a new name
+	subject          string
+	data             string
+}
+
+// consumeOrdered runs Consume on an ordered consumer and hands each message
+// over on the returned channel, holding up to buf of them (with 0 the
+// handler waits for the test). It stops with the test.
+func consumeOrdered(t *testing.T, c jetstream.Consumer, buf int, opts ...jetstream.PullConsumeOpt) <-chan orderedMsg {
+	t.Helper()
+	ch := make(chan orderedMsg, buf)
+	done := make(chan struct{})
+	cc, err := c.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			t.Errorf("metadata: %v", err)
+			return
+		}
+		select {
+		case ch <- orderedMsg{md.Sequence.Stream, md.Sequence.Consumer, md.Consumer, m.Subject(), string(m.Data())}:
+		case <-done:
+		}
+	}, opts...)
+	if err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	t.Cleanup(func() {
+		close(done)
+		cc.Stop()
+	})
+	return ch
 }
