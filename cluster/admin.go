@@ -74,10 +74,11 @@ func (n *Node) Status() Status {
 	return st
 }
 
-// logSyncedIndex is the last Raft log index on this node's disk. The
+// logSyncedIndex is the last Raft log index on this node's disk. A log
+// that syncs apart from its appends says how far (the segment log); the
 // BoltDB log syncs in every append, so there it is the last index.
 func (n *Node) logSyncedIndex() uint64 {
-	if s, ok := n.store.(*segStore); ok {
+	if s, ok := n.store.(interface{ SyncedIndex() uint64 }); ok {
 		return s.SyncedIndex()
 	}
 	last, _ := n.store.LastIndex()

@@ -83,6 +83,9 @@ type segStore struct {
 	stable *raftboltdb.BoltStore
 }
 
+// The status reports how far the segment log is synced (Node.logSyncedIndex).
+var _ interface{ SyncedIndex() uint64 } = (*segStore)(nil)
+
 func (s *segStore) Set(k, v []byte) error              { return s.stable.Set(k, v) }
 func (s *segStore) Get(k []byte) ([]byte, error)       { return s.stable.Get(k) }
 func (s *segStore) SetUint64(k []byte, v uint64) error { return s.stable.SetUint64(k, v) }
