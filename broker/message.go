@@ -62,7 +62,8 @@ type Backpressure interface {
 // Deliver is called from the publisher's goroutine and must not block: a
 // subscriber that cannot take a message right now handles that itself (the
 // transport counts it as a slow consumer and disconnects it) so that one slow
-// reader never slows anyone else down.
+// reader never slows anyone else down. It must copy what it keeps of m:
+// senders reuse a Message and its buffers once Deliver returns.
 type Subscriber interface {
 	Deliver(sub *Subscription, m *Message)
 }

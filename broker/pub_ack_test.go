@@ -2,8 +2,11 @@ package broker
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
+
+	"go.uber.org/zap"
 )
 
 // appendPubAck must write exactly what encoding/json writes: clients
@@ -52,4 +55,51 @@ func FuzzAppendPubAck(f *testing.F) {
 			t.Fatalf("%+v: got %s (%v), want %s", a, got, err, want)
 		}
 	})
+}
+
+// A replier answers each reply inbox with its own body although it reuses
+// one Message, and an answer costs no allocation: every PubAck of a batch
+// goes through it.
+func TestReplier_ReusesMessage(t *testing.T) {
+	// Not parallel: AllocsPerRun counts every allocation in the process.
+	b := New(zap.NewNop())
+	rec := &fakeSubscriber{}
+	if err := b.Subscribe(&Subscription{Subject: "_INBOX.abc.*", SID: "1", Client: rec}); err != nil {
+		t.Fatal(err)
+	}
+	r := replier{js: &JetStream{b: b}}
+	var bodies []string
+	rec.DeliverFunc = func(_ *Subscription, m *Message) { bodies = append(bodies, string(m.Payload)) }
+	r.respond("_INBOX.abc.longer-first", []byte("1"))
+	r.respond("_INBOX.abc.2", []byte("2"))
+	r.respond("", []byte("no reply: not sent"))
+	r.respond("_INBOX.abc.3", []byte("3"))
+	got := rec.deliveries()
+	want := []string{"_INBOX.abc.longer-first", "_INBOX.abc.2", "_INBOX.abc.3"}
+	if len(got) != len(want) || fmt.Sprint(bodies) != "[1 2 3]" {
+		t.Fatalf("deliveries %+v bodies %v, want subjects %v bodies [1 2 3]", got, bodies, want)
+	}
+	for i := range want {
+		if got[i].subject != want[i] {
+			t.Errorf("answer %d went to %q, want %q", i, got[i].subject, want[i])
+		}
+	}
+
+	if raceEnabled() {
+		return // the race detector adds allocations of its own
+	}
+	b2 := New(zap.NewNop())
+	if err := b2.Subscribe(&Subscription{Subject: "_INBOX.abc.*", SID: "1", Client: discardSubscriber{}}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := replier{js: &JetStream{b: b2}}
+	replies := make([]string, 64)
+	for i := range replies {
+		replies[i] = fmt.Sprintf("_INBOX.abc.%d", i) // a new subject each time, as PubAcks are
+	}
+	body := []byte(`{"stream":"S","seq":1}`)
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() { r2.respond(replies[i%len(replies)], body); i++ }); n != 0 {
+		t.Errorf("an answer allocates %.1f times, want 0", n)
+	}
 }

@@ -32,7 +32,7 @@ func (js *JetStream) Capture(m *Message) bool {
 	// Two copies, not four: one string holds the reply and the subject,
 	// one buffer the header and the data.
 	names := string(m.Reply) + string(m.Subject)
-	p := &pendingPub{reply: names[:len(m.Reply)], msg: PublishMsg{Subject: names[len(m.Reply):]}}
+	p := pendingPub{reply: names[:len(m.Reply)], msg: PublishMsg{Subject: names[len(m.Reply):]}}
 	if h, n := len(m.Header), len(m.Header)+len(m.Payload); n > 0 {
 		buf := make([]byte, n)
 		copy(buf, m.Header)
@@ -44,10 +44,7 @@ func (js *JetStream) Capture(m *Message) bool {
 			p.msg.Data = buf[h:]
 		}
 	}
-	select {
-	case js.pubQ <- p:
-	case <-js.stop:
-	}
+	js.pubQ.put(p)
 	return true
 }
 
@@ -75,23 +72,9 @@ func (js *JetStream) pubWorker() {
 		inflight.Wait() // pubAcker answers what is in flight, then ends
 	}()
 	for {
-		var first *pendingPub
-		select {
-		case <-js.stop:
-			return
-		case first = <-js.pubQ:
-		}
-		batch := []*pendingPub{first}
-		size := len(first.msg.Data) + len(first.msg.Header)
-	fill:
-		for len(batch) < pubBatchMsgs && size < pubBatchBytes {
-			select {
-			case p := <-js.pubQ:
-				batch = append(batch, p)
-				size += len(p.msg.Data) + len(p.msg.Header)
-			default:
-				break fill
-			}
+		batch := js.pubQ.take(pubBatchMsgs, pubBatchBytes)
+		if batch == nil {
+			return // stopped
 		}
 		if unsafeEarlyAck == nil && js.raft.IsLeader() {
 			inflight.Add(1)
@@ -109,13 +92,13 @@ const pubInflight = 8
 
 // proposedBatch is a publish batch proposed to Raft on this node.
 type proposedBatch struct {
-	batch []*pendingPub
+	batch []pendingPub
 	p     *cluster.Proposal
 	done  func()
 }
 
 // proposeBatch proposes a batch on this node (the leader) as one entry.
-func (js *JetStream) proposeBatch(batch []*pendingPub) *cluster.Proposal {
+func (js *JetStream) proposeBatch(batch []pendingPub) *cluster.Proposal {
 	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
 	defer cancel()
 	return js.raft.Propose(ctx, EncodePublishBatch(time.Now(), batchMsgs(batch)))
@@ -146,14 +129,16 @@ func (js *JetStream) pubAcker(proposed <-chan proposedBatch) {
 
 // ackBatch answers each publish of a batch the leader applied (res: its
 // []PubAck) that has a reply subject.
-func (js *JetStream) ackBatch(batch []*pendingPub, res any) {
+func (js *JetStream) ackBatch(batch []pendingPub, res any) {
 	acks, ok := res.([]PubAck)
 	if !ok || len(acks) != len(batch) {
 		js.log.Error("bad stream publish result", zap.Int("messages", len(batch)), zap.String("result", fmt.Sprintf("%T", res)))
 		return
 	}
 	var buf []byte
-	for i, p := range batch {
+	r := replier{js: js}
+	for i := range batch {
+		p := &batch[i]
 		if p.reply == "" {
 			continue
 		}
@@ -163,15 +148,15 @@ func (js *JetStream) ackBatch(batch []*pendingPub, res any) {
 			continue
 		}
 		buf = b
-		js.respond(p.reply, b)
+		r.respond(p.reply, b)
 	}
 }
 
 // batchMsgs returns a batch's messages.
-func batchMsgs(batch []*pendingPub) []PublishMsg {
+func batchMsgs(batch []pendingPub) []PublishMsg {
 	msgs := make([]PublishMsg, len(batch))
-	for i, p := range batch {
-		msgs[i] = p.msg
+	for i := range batch {
+		msgs[i] = batch[i].msg
 	}
 	return msgs
 }
@@ -180,7 +165,7 @@ func batchMsgs(batch []*pendingPub) []PublishMsg {
 // with its PubAck. When the outcome is unknown (no answer from the leader)
 // nothing is answered: the client times out and retries, and its
 // Nats-Msg-Id makes the retry safe.
-func (js *JetStream) storeBatch(batch []*pendingPub) {
+func (js *JetStream) storeBatch(batch []pendingPub) {
 	ctx, cancel := context.WithTimeout(context.Background(), pubTimeout)
 	defer cancel()
 	resp, err := js.raft.Forward(ctx, forwardJSPub, encodePublishRequest(batchMsgs(batch)))
@@ -196,8 +181,9 @@ func (js *JetStream) storeBatch(batch []*pendingPub) {
 	// No read-your-writes wait here: a PubAck carries its sequence, and
 	// waiting for the local replica would only add latency.
 	_ = idx
-	for i, p := range batch {
-		js.respond(p.reply, acks[i])
+	r := replier{js: js}
+	for i := range batch {
+		r.respond(batch[i].reply, acks[i])
 	}
 }
 
