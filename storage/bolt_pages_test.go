@@ -135,10 +135,10 @@ func checkBoltModel(t *testing.T, db *bolt.DB, bucket []byte, model map[string][
 	}
 }
 
-// The fork's cursors allocate their search stack once, with room for four
-// levels: appending records to a three-level tree costs two allocations
-// each (the stack and bbolt's copy of the key), where upstream took four
-// (it grew the stack from nothing).
+// In the fork, Put and Delete reuse one cursor per bucket and transaction,
+// whose search stack has room for four levels: appending records to a
+// three-level tree costs one allocation each (bbolt's copy of the key),
+// where upstream took four (a new cursor, and its stack grown from nothing).
 func TestBoltFork_PutAllocations(t *testing.T) {
 	db, err := bolt.Open(filepath.Join(t.TempDir(), "allocs.db"), 0o600, &bolt.Options{NoSync: true})
 	if err != nil {
@@ -177,8 +177,8 @@ func TestBoltFork_PutAllocations(t *testing.T) {
 			next++
 		})
 		t.Logf("%.2f allocations per appended record", allocs)
-		if allocs > 2.5 {
-			t.Errorf("%.2f allocations per appended record, want about 2", allocs)
+		if allocs > 1.5 {
+			t.Errorf("%.2f allocations per appended record, want about 1", allocs)
 		}
 		return nil
 	}); err != nil {
