@@ -93,6 +93,39 @@ func TestBoltFork_WritesAdjacentPagesTogether(t *testing.T) {
 		}
 		checkBoltModel(t, db, bucket, model)
 	}
+
+	// round 5: the fork's Put takes a shortcut for keys after the last
+	// one; mix them with keys before the first, and with deletes of the
+	// last keys, which move the end back
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		for i := range 2000 {
+			var k []byte
+			switch i % 4 {
+			case 0:
+				k = key(6000 + i) // after the last key
+			case 1:
+				k = fmt.Appendf(nil, "!%08d", 3000-i) // before the first, descending
+			case 2:
+				k = key(6000 + i - 2) // the key appended two steps ago
+				delete(model, string(k))
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				continue
+			default:
+				k = key(6000 + i - 1) // just below the last key
+			}
+			model[string(k)] = value(int(rng.UintN(300)) + 1)
+			if err := b.Put(k, model[string(k)]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("round 5: %v", err)
+	}
+	checkBoltModel(t, db, bucket, model)
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}

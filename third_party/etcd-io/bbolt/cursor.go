@@ -302,6 +302,17 @@ func (c *Cursor) search(key []byte, pgId common.Pgid) {
 }
 
 func (c *Cursor) searchNode(key []byte, n *node) {
+	// Flotilla: a stream's messages are keyed by their sequence, so nearly
+	// every Put appends after a tree's last key. One comparison with the
+	// last key then stands for the binary search at each level: every key
+	// is below key, so the child to follow is the last one (and in a leaf
+	// the position is past the end). Any other key costs that one
+	// comparison more.
+	if last := len(n.inodes) - 1; last >= 0 && bytes.Compare(n.inodes[last].Key(), key) < 0 {
+		c.stack[len(c.stack)-1].index = last
+		c.search(key, n.inodes[last].Pgid())
+		return
+	}
 	var exact bool
 	index := sort.Search(len(n.inodes), func(i int) bool {
 		// TODO(benbjohnson): Optimize this range search. It's a bit hacky right now.
@@ -324,6 +335,13 @@ func (c *Cursor) searchNode(key []byte, n *node) {
 func (c *Cursor) searchPage(key []byte, p *common.Page) {
 	// Binary search for the correct range.
 	inodes := p.BranchPageElements()
+
+	// Flotilla: appending (see searchNode).
+	if last := int(p.Count()) - 1; last >= 0 && bytes.Compare(inodes[last].Key(), key) < 0 {
+		c.stack[len(c.stack)-1].index = last
+		c.search(key, inodes[last].Pgid())
+		return
+	}
 
 	var exact bool
 	index := sort.Search(int(p.Count()), func(i int) bool {
@@ -351,6 +369,11 @@ func (c *Cursor) nsearch(key []byte) {
 
 	// If we have a node then search its inodes.
 	if n != nil {
+		// Flotilla: appending (see searchNode).
+		if last := len(n.inodes) - 1; last >= 0 && bytes.Compare(n.inodes[last].Key(), key) < 0 {
+			e.index = len(n.inodes)
+			return
+		}
 		index := sort.Search(len(n.inodes), func(i int) bool {
 			return bytes.Compare(n.inodes[i].Key(), key) != -1
 		})
@@ -360,6 +383,11 @@ func (c *Cursor) nsearch(key []byte) {
 
 	// If we have a page then search its leaf elements.
 	inodes := p.LeafPageElements()
+	// Flotilla: appending (see searchNode).
+	if last := int(p.Count()) - 1; last >= 0 && bytes.Compare(inodes[last].Key(), key) < 0 {
+		e.index = int(p.Count())
+		return
+	}
 	index := sort.Search(int(p.Count()), func(i int) bool {
 		return bytes.Compare(inodes[i].Key(), key) != -1
 	})
