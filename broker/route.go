@@ -542,16 +542,40 @@ type routePlan struct {
 
 // publishRouted delivers m locally and forwards it to the peers in peers
 // that want it. It returns the deliveries counted as Publish documents.
+//
+// Most publishes on a cluster have no remote interest (a PubAck to its
+// publisher's inbox, a subject only this node's clients read), so the
+// peers are matched first and the plan, over a kilobyte that Go zeroes
+// wherever it is declared, is only made in publishPlanned for one that
+// has. Zeroing it for every PubAck was 2.6% of a leader's CPU under async
+// publishing.
 func (b *Broker) publishRouted(mesh Mesh, peers []*remotePeer, lr *MatchResult, m *Message) int {
-	var plan routePlan
-	for _, p := range peers {
+	for i, p := range peers {
 		index := p.index.Load()
 		if index == nil {
 			continue
 		}
-		r := index.match(m.deliverTo(), !m.Once)
-		if len(r.Plain) == 0 && len(r.Queues) == 0 {
-			continue
+		if r := index.match(m.deliverTo(), !m.Once); len(r.Plain) > 0 || len(r.Queues) > 0 {
+			return b.publishPlanned(mesh, peers[i:], r, lr, m)
+		}
+	}
+	return b.deliverLocal(lr, m)
+}
+
+// publishPlanned is publishRouted once peers[0] matched m (first, its
+// match): it matches the remaining peers, then delivers and forwards.
+func (b *Broker) publishPlanned(mesh Mesh, peers []*remotePeer, first *MatchResult, lr *MatchResult, m *Message) int {
+	var plan routePlan
+	for i, p := range peers {
+		r := first
+		if i > 0 {
+			index := p.index.Load()
+			if index == nil {
+				continue
+			}
+			if r = index.match(m.deliverTo(), !m.Once); len(r.Plain) == 0 && len(r.Queues) == 0 {
+				continue
+			}
 		}
 		t := plan.targets.add(routeTarget{peer: p, plain: len(r.Plain) > 0})
 		for _, g := range r.Queues {
@@ -561,9 +585,6 @@ func (b *Broker) publishRouted(mesh Mesh, peers []*remotePeer, lr *MatchResult, 
 			}
 			plan.cands.add(queueCand{name: g[0].Queue, target: t, weight: w})
 		}
-	}
-	if plan.targets.len() == 0 {
-		return b.deliverLocal(lr, m)
 	}
 
 	n := 0

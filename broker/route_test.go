@@ -864,6 +864,20 @@ func BenchmarkPublish_RemotePlain(b *testing.B) {
 	})
 }
 
+// A PubAck on a cluster: the peers have interest, but not in this
+// subject, which only a local inbox reads.
+func BenchmarkPublish_PeersWithoutInterest(b *testing.B) {
+	br := newBenchBroker(b, interestOp{Subject: []byte("other.>"), Weight: 1})
+	if err := br.Subscribe(&Subscription{Subject: "_INBOX.abc.*", SID: "1", Client: discardSubscriber{}}); err != nil {
+		b.Fatal(err)
+	}
+	m := &Message{Subject: []byte("_INBOX.abc.1"), Payload: make([]byte, 32), Once: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.Publish(m)
+	}
+}
+
 func BenchmarkPublish_RemoteQueue(b *testing.B) {
 	br := newBenchBroker(b, interestOp{Subject: []byte("bench.*"), Queue: []byte("g"), Weight: 3})
 	sub := &Subscription{Subject: "bench.x", Queue: "g", SID: "1", Client: discardSubscriber{}}
