@@ -147,3 +147,47 @@ func FuzzAppendCodec_Decode(f *testing.F) {
 		}
 	})
 }
+
+// aliasWriter records whether any one write was data itself.
+type aliasWriter struct {
+	data   []byte
+	direct bool
+	buf    bytes.Buffer
+}
+
+func (a *aliasWriter) Write(p []byte) (int, error) {
+	if len(p) == len(a.data) && &p[0] == &a.data[0] {
+		a.direct = true
+	}
+	return a.buf.Write(p)
+}
+
+// An entry larger than the writer's buffer goes to the connection from
+// the entry itself, not copied into the buffer first (a publish batch of
+// 1 KiB messages is about 1 MiB).
+func TestAppendCodec_LargeEntryNotCopied(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte{7}, 300_000)
+	aw := &aliasWriter{data: data}
+	w := bufio.NewWriterSize(aw, 256*1024) // the transport's size
+	req := &raft.AppendEntriesRequest{Term: 3, Leader: []byte("n1"), Entries: []*raft.Log{
+		{Index: 1, Term: 3, Type: raft.LogCommand, Data: []byte("small")},
+		{Index: 2, Term: 3, Type: raft.LogCommand, Data: data},
+	}}
+	if err := raft.EncodeAppendEntries(w, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !aw.direct {
+		t.Error("the large entry was copied into the buffer")
+	}
+	got, err := raft.DecodeAppendEntries(bufio.NewReader(&aw.buf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(req)) {
+		t.Fatalf("round trip:\n%s\nwant\n%s", describe(got), describe(req))
+	}
+}

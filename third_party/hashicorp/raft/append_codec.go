@@ -52,7 +52,17 @@ func EncodeAppendEntries(w *bufio.Writer, req *AppendEntriesRequest) error {
 	var b [binary.MaxVarintLen64]byte
 	uv := func(v uint64) { w.Write(b[:binary.PutUvarint(b[:], v)]) }
 	sv := func(v int64) { w.Write(b[:binary.PutVarint(b[:], v)]) }
-	bs := func(p []byte) { uv(uint64(len(p))); w.Write(p) }
+	bs := func(p []byte) {
+		uv(uint64(len(p)))
+		if len(p) > w.Size() && w.Buffered() > 0 {
+			// Flotilla: bufio copies a large p until its buffer is full,
+			// flushes, and writes the rest from p. Flushed first, all of p
+			// goes from p, with the same two writes and no copy (up to 256
+			// KiB per entry of a 1 KiB publish batch).
+			w.Flush()
+		}
+		w.Write(p)
+	}
 
 	sv(int64(req.ProtocolVersion))
 	bs(req.ID)
