@@ -135,18 +135,17 @@ func (js *JetStream) Shutdown() {
 // subject through core routing; it is never captured by a stream. Each
 // reply subject belongs to one request (clients answer every publish or
 // request on its own inbox token), so its match is not cached.
+// One answer: a batch of them goes through one replier.
 func (js *JetStream) respond(reply string, body []byte) {
-	if reply == "" {
-		return
-	}
-	js.b.publishCore(&Message{Subject: []byte(reply), Payload: body, Once: true})
+	r := replier{js: js}
+	r.respond(reply, body)
 }
 
 // replier answers many requests in a row, the PubAcks of a publish batch,
 // through one Message and one subject buffer: subscribers copy what they
 // keep (Subscriber), so both are reused and an answer allocates nothing.
-// respond's two allocations per answer were a third of those a leader made
-// per message under async publishing.
+// A Message and a subject copy per answer were a third of the allocations
+// a leader made per message under async publishing.
 type replier struct {
 	js *JetStream
 	m  Message

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -121,10 +122,11 @@ func TestPubQueue_FullWaitsAndStop(t *testing.T) {
 	q.put(queued("b", 1))
 	done := make(chan bool)
 	go func() { done <- q.put(queued("c", 1)) }()
+	waitForSpaceWaiter(t, q)
 	select {
 	case <-done:
 		t.Fatal("put into a full queue did not wait")
-	case <-time.After(50 * time.Millisecond): // waiting for something that must not happen
+	default:
 	}
 	if got := subjects(q.take(1, 1<<20)); got != "a " {
 		t.Fatalf("took %q", got)
@@ -138,6 +140,7 @@ func TestPubQueue_FullWaitsAndStop(t *testing.T) {
 	q.put(queued("d", 1))
 	q.put(queued("e", 1))
 	go func() { done <- q.put(queued("f", 1)) }()
+	waitForSpaceWaiter(t, q)
 	close(stop)
 	if ok := <-done; ok {
 		t.Fatal("put into a full queue of a stopped service: true")
@@ -145,6 +148,23 @@ func TestPubQueue_FullWaitsAndStop(t *testing.T) {
 	q.take(10, 1<<20)
 	if b := q.take(10, 1<<20); b != nil {
 		t.Fatalf("take on an empty stopped queue: %q", subjects(b))
+	}
+}
+
+// waitForSpaceWaiter polls until a put found q full and waits for room.
+func waitForSpaceWaiter(t *testing.T, q *pubQueue) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		q.mu.Lock()
+		waiting := q.space != nil
+		q.mu.Unlock()
+		if waiting {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no put waits for room in the full queue")
+		}
+		runtime.Gosched()
 	}
 }
 
